@@ -1,0 +1,34 @@
+"""vaekit: black-box gradient estimators for VAEs and other latent-variable models, in PyTorch.
+
+This file is the one list of what is public.
+"""
+from vaekit._math import logmeanexp, with_grad
+from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
+from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
+from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # models
+    "InfNet",
+    "GenModel",
+    "DistributionInfNet",
+    "DistributionGenModel",
+    # latent models
+    "BernoulliEncoder",
+    "SigmoidBeliefNet",
+    "GaussianEncoder",
+    "BernoulliDecoder",
+    # losses
+    "Loss",
+    "ELBO",
+    "IWAE",
+    "VIMCO",
+    "elbo_estimate",
+    "iwae_estimate",
+    "vimco_estimate",
+    # math
+    "logmeanexp",
+    "with_grad",
+]

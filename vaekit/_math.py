@@ -1,0 +1,99 @@
+"""Numerical building blocks shared by every estimator.
+
+Imports torch only. Every function works on the last dimension (the K samples) unless told
+otherwise and keeps the input's device and dtype.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["logmeanexp", "loo_logsumexp", "loo_mean", "with_grad", "self_normalized_weights"]
+
+
+def logmeanexp(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
+    """``log(mean(exp(x)))`` along ``dim``, computed stably.
+
+    Shapes:
+        x: ``[..., K, ...]``; returns ``x`` with ``dim`` reduced (kept with size 1 if ``keepdim``).
+
+    Example:
+        >>> import torch
+        >>> logmeanexp(torch.zeros(2, 5)).tolist()
+        [0.0, 0.0]
+    """
+    return torch.logsumexp(x, dim=dim, keepdim=keepdim) - math.log(x.shape[dim])
+
+
+def loo_logsumexp(x: Tensor) -> Tensor:
+    """Leave-one-out log-sum-exp: entry j is ``log(sum_{i != j} exp(x_i))`` over the last dim.
+
+    Computed in O(K) time and memory from an exclusive prefix and an exclusive suffix
+    ``logcumsumexp``. Unlike ``log(sum_i exp(x_i) - exp(x_j))`` this never subtracts, so it stays
+    exact when ``x_j`` dominates the sum (the subtraction would cancel catastrophically).
+
+    Shapes:
+        x: ``[..., K]`` with ``K >= 2``; returns ``[..., K]``.
+
+    Example:
+        >>> import torch
+        >>> loo_logsumexp(torch.log(torch.tensor([1.0, 2.0, 3.0]))).exp().tolist()
+        [5.0, 4.0, 3.0]
+    """
+    k = x.shape[-1]
+    if k < 2:
+        raise ValueError(f"loo_logsumexp needs at least 2 entries on the last dim; got shape {tuple(x.shape)}")
+    pad = torch.full_like(x[..., :1], -math.inf)  # [..., 1]; a constant, so no gradient flows into it
+    prefix = torch.cat([pad, torch.logcumsumexp(x, dim=-1)[..., :-1]], dim=-1)  # [..., K]: sum_{i<j}
+    suffix = torch.cat([torch.logcumsumexp(x.flip(-1), dim=-1).flip(-1)[..., 1:], pad], dim=-1)  # [..., K]
+    # At most one of prefix/suffix is -inf per entry because K >= 2, so logaddexp has a finite
+    # output and its gradient exp(-inf - finite) = 0 is well defined.
+    return torch.logaddexp(prefix, suffix)  # [..., K]
+
+
+def loo_mean(x: Tensor) -> Tensor:
+    """Leave-one-out mean: entry j is the mean of the other ``K - 1`` entries of the last dim.
+
+    Shapes:
+        x: ``[..., K]`` with ``K >= 2``; returns ``[..., K]``.
+
+    Example:
+        >>> import torch
+        >>> loo_mean(torch.tensor([1.0, 2.0, 3.0])).tolist()
+        [2.5, 2.0, 1.5]
+    """
+    k = x.shape[-1]
+    if k < 2:
+        raise ValueError(f"loo_mean needs at least 2 entries on the last dim; got shape {tuple(x.shape)}")
+    return (x.sum(-1, keepdim=True) - x) / (k - 1)  # [..., K]
+
+
+def self_normalized_weights(log_w: Tensor) -> Tensor:
+    """Normalised importance weights ``w_j / sum_i w_i`` over the last dim, detached.
+
+    Shapes:
+        log_w: ``[..., K]``; returns ``[..., K]`` summing to 1 on the last dim.
+    """
+    return torch.softmax(log_w.detach(), dim=-1)
+
+
+def with_grad(value: Tensor, surrogate: Tensor) -> Tensor:
+    """A tensor whose value is ``value`` and whose gradient is that of ``surrogate``.
+
+    ``value.detach() + (surrogate - surrogate.detach())``: the second term is exactly zero in the
+    forward pass and carries the surrogate's gradient in the backward pass. Every loss in vaekit
+    uses this one helper so that its value is the bound and its gradient is the estimator's.
+
+    Shapes:
+        value, surrogate: broadcastable; returns their broadcast shape.
+
+    Example:
+        >>> import torch
+        >>> t = torch.tensor(2.0, requires_grad=True)
+        >>> y = with_grad(torch.tensor(7.0), 3 * t)
+        >>> y.backward(); (y.item(), t.grad.item())
+        (7.0, 3.0)
+    """
+    return value.detach() + (surrogate - surrogate.detach())

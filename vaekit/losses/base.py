@@ -1,0 +1,173 @@
+"""``Loss``: the module every estimator subclasses. It owns both models and drives them.
+
+A loss is called on a batch and returns a scalar whose *value* is the estimate of the negative
+objective (mean over the batch) and whose *gradient* is the estimator's, via ``with_grad``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vaekit.models import GenModel, InfNet
+
+__all__ = ["Loss"]
+
+
+class Loss(nn.Module):
+    """Base class of all vaekit losses: validation, sampling, bookkeeping.
+
+    Subclasses implement ``estimate(x, target) -> Tensor`` returning the scalar loss (built with
+    ``with_grad``); they draw latents and score them with ``self.draw`` (or drive the models
+    themselves for sleep phases) so every loss validates shapes and log-weights the same way.
+
+    Shapes:
+        x: ``[B, *x_shape]``; target (default ``x``): ``[B, *y_shape]``.
+        log_p_, log_q_: ``[B, K]`` of the last call, detached.
+        Returns a scalar.
+
+    Args:
+        inf_net: the inference network q(z|x), an ``InfNet``.
+        gen_model: the generative model p(x, z) (or p(target, z)), a ``GenModel``.
+        n_samples: K, the number of latent samples per data point.
+        check_finite: raise on NaN or +inf log-weights, naming the model that produced them.
+            Costs one host-device sync per call; turn it off for speed once a model is debugged.
+    """
+
+    min_samples: int = 1
+
+    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, check_finite: bool = True):
+        super().__init__()
+        if not isinstance(inf_net, InfNet):
+            raise TypeError(f"{type(self).__name__}: inf_net must be a vaekit.InfNet; got {type(inf_net).__name__}")
+        if not isinstance(gen_model, GenModel):
+            raise TypeError(
+                f"{type(self).__name__}: gen_model must be a vaekit.GenModel; got {type(gen_model).__name__}"
+            )
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < self.min_samples:
+            raise ValueError(
+                f"{type(self).__name__}: n_samples must be an int >= {self.min_samples}; got {n_samples!r}"
+            )
+        self.inf_net = inf_net
+        self.gen_model = gen_model
+        self.n_samples = n_samples
+        self.check_finite = check_finite
+        self._history: list[float] = []
+        self._pending: list[Tensor] = []
+        self.log_p_: Tensor | None = None
+        self.log_q_: Tensor | None = None
+
+    # -- the public call ---------------------------------------------------------------------
+    def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        """Estimate the loss on a batch; see the class docstring for shapes."""
+        if not isinstance(x, Tensor) or x.dim() < 1:
+            raise ValueError(f"{type(self).__name__}: x must be a tensor [B, *x_shape]; got {_describe(x)}")
+        if target is None:
+            target = x
+        elif not isinstance(target, Tensor) or target.shape[:1] != x.shape[:1]:
+            raise ValueError(
+                f"{type(self).__name__}: target must be a tensor with the batch size of x ({x.shape[0]}); "
+                f"got {_describe(target)}"
+            )
+        loss = self.estimate(x, target)
+        # A detached 0-d tensor per call; converted to floats in one sync when read.
+        self._pending.append(loss.detach())
+        return loss
+
+    def estimate(self, x: Tensor, target: Tensor) -> Tensor:
+        """Return the scalar loss for one batch. Subclasses implement this."""
+        raise NotImplementedError
+
+    @property
+    def loss_history_(self) -> list[float]:
+        """One float per call: the loss values so far (read lazily, one device sync per read)."""
+        if self._pending:
+            self._history.extend(torch.stack(self._pending).tolist())
+            self._pending.clear()
+        return self._history
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    def require_rsample(self, what: str) -> None:
+        """Raise ``ValueError`` if the inference family has no reparameterised sampler."""
+        if not self.inf_net.has_rsample:
+            raise ValueError(
+                f"{type(self).__name__}: {what} needs a reparameterisable q(z|x), but "
+                f"{type(self.inf_net).__name__}.has_rsample is False; use a score-function estimator."
+            )
+
+    def draw(self, x: Tensor, target: Tensor, *, reparam: bool, n_samples: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Run q on ``x``, draw K latents and score them: ``(z, log_p, log_q)``.
+
+        ``z`` is ``[B, K, *z_shape]`` (reparameterised if ``reparam``, else detached);
+        ``log_p = log p(target, z)`` and ``log_q = log q(z|x)`` are ``[B, K]`` and are validated
+        and stored (detached) in ``log_p_`` / ``log_q_``.
+        """
+        k = self.n_samples if n_samples is None else n_samples
+        b = x.shape[0]
+        inf = self.inf_net(x)
+        if reparam:
+            z = inf.rsample(k)
+        else:
+            z = inf.sample(k).detach()  # black-box: no gradient path through the draw
+        _check_leading(z, (b, k), self.inf_net, "rsample" if reparam else "sample", "[B, K, *z_shape]")
+        log_q = inf.log_prob(z)
+        _check_shape(log_q, (b, k), self.inf_net, "log_prob")
+        log_p = self.gen_model(target, z).log_prob(target, z)
+        _check_shape(log_p, (b, k), self.gen_model, "log_prob")
+        self.check_log_weights(log_p, log_q)
+        self.log_p_, self.log_q_ = log_p.detach(), log_q.detach()
+        return z, log_p, log_q
+
+    def check_log_weights(self, log_p: Tensor, log_q: Tensor) -> None:
+        """Raise ``FloatingPointError`` naming the model if log p is NaN/+inf or log q non-finite.
+
+        ``log p = -inf`` is allowed (a latent the model deems impossible has weight 0). Skipped
+        when ``check_finite`` is False. One device sync for both checks.
+        """
+        if not self.check_finite:
+            return
+        bad_p = (torch.isnan(log_p) | torch.isposinf(log_p)).any()
+        bad_q = (~torch.isfinite(log_q)).any()
+        flags = torch.stack([bad_p, bad_q]).tolist()
+        if flags[0]:
+            raise FloatingPointError(
+                f"{type(self).__name__}: {type(self.gen_model).__name__}.log_prob returned NaN or +inf "
+                f"(min {log_p.min().item()}, max {log_p.max().item()}); check the generative model. "
+                "Pass check_finite=False to skip this check."
+            )
+        if flags[1]:
+            raise FloatingPointError(
+                f"{type(self).__name__}: {type(self.inf_net).__name__}.log_prob returned a non-finite "
+                f"value (min {log_q.min().item()}, max {log_q.max().item()}); q(z|x) gave its own sample "
+                "zero or infinite density. Pass check_finite=False to skip this check."
+            )
+
+    def extra_repr(self) -> str:
+        return f"n_samples={self.n_samples}"
+
+
+def _describe(t: object) -> str:
+    return f"tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
+
+
+def _check_shape(t: Tensor, expected: Sequence[int], module: nn.Module, method: str) -> None:
+    if not isinstance(t, Tensor) or tuple(t.shape) != tuple(expected):
+        raise ValueError(
+            f"{type(module).__name__}.{method} returned {_describe(t)}; expected shape [B, K] = {tuple(expected)}"
+        )
+
+
+def _check_leading(t: Tensor, expected: Sequence[int], module: nn.Module, method: str, spec: str) -> None:
+    n = len(expected)
+    if not isinstance(t, Tensor) or t.dim() < n or tuple(t.shape[:n]) != tuple(expected):
+        raise ValueError(
+            f"{type(module).__name__}.{method} returned {_describe(t)}; expected {spec} with "
+            f"[B, K] = {tuple(expected)}"
+        )
+
+
+def mean_over_batch(per_example: Tensor) -> Tensor:
+    """Mean over the batch of a ``[B]`` tensor: the reduction every loss uses."""
+    return per_example.mean(dim=0)
+
