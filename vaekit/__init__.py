@@ -3,6 +3,7 @@
 This file is the one list of what is public.
 """
 from vaekit._math import logmeanexp, with_grad
+from vaekit.evaluate import iwae_bound
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
@@ -28,6 +29,8 @@ __all__ = [
     "elbo_estimate",
     "iwae_estimate",
     "vimco_estimate",
+    # evaluation
+    "iwae_bound",
     # math
     "logmeanexp",
     "with_grad",
