@@ -3,6 +3,7 @@
 This file is the one list of what is public.
 """
 from vaekit._math import logmeanexp, with_grad
+from vaekit.data import load_binarized_mnist, load_digits_binarized
 from vaekit.evaluate import iwae_bound
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
@@ -31,6 +32,9 @@ __all__ = [
     "vimco_estimate",
     # evaluation
     "iwae_bound",
+    # data
+    "load_binarized_mnist",
+    "load_digits_binarized",
     # math
     "logmeanexp",
     "with_grad",
