@@ -5,6 +5,7 @@ This file is the one list of what is public.
 from vaekit._math import logmeanexp, with_grad
 from vaekit.data import load_binarized_mnist, load_digits_binarized
 from vaekit.evaluate import iwae_bound
+from vaekit.fit import fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
@@ -32,6 +33,8 @@ __all__ = [
     "vimco_estimate",
     # evaluation
     "iwae_bound",
+    # training
+    "fit",
     # data
     "load_binarized_mnist",
     "load_digits_binarized",
