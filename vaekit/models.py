@@ -252,6 +252,13 @@ class DistributionGenModel(GenModel):
         x = x.unsqueeze(1)  # [B, 1, *x_shape], broadcasts over K
         return prior.log_prob(z) + lik.log_prob(x)  # [B, K]
 
+    def log_prior(self, z: Tensor) -> Tensor:
+        """``log p(z)`` of latents ``[B, K, *z_shape]``: ``[B, K]``. Optional on a GenModel; losses
+        that weight the prior separately (``ELBO(beta=...)``) need it."""
+        cache = getattr(self, "_cache", None)
+        prior = cache[1] if cache is not None and cache[0] is z else self._prior()
+        return prior.log_prob(z)  # [B, K]
+
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         prior = self._prior()
         z = prior.sample((n,))  # [n, *z_shape]
