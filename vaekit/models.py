@@ -12,12 +12,13 @@ Shapes:
 """
 from __future__ import annotations
 
+import copy
 import typing
 from abc import ABCMeta, abstractmethod
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent
+from torch.distributions import Distribution, Independent, Transform
 
 __all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel"]
 
@@ -76,6 +77,22 @@ class InfNet(nn.Module, metaclass=ABCMeta):
             "use a score-function estimator, or implement rsample() and set has_rsample = True."
         )
 
+    def log_prob_detached(self, z: Tensor) -> Tensor:
+        """``log q(z|x)`` with the distribution's parameters treated as constants: ``[B, K]``.
+
+        The value equals ``log_prob(z)``; the gradient flows only through ``z`` (the sample path),
+        never into q's parameters directly. Pathwise refinements (STL, DReG) need it. This default
+        evaluates ``log_prob`` with every tensor of ``params_`` detached, which is exact when
+        ``log_prob`` reads its parameters from ``params_`` only; an InfNet whose ``log_prob``
+        reads other state overrides it.
+        """
+        saved = self.params_
+        self.params_ = {k: v.detach() for k, v in saved.items()}
+        try:
+            return self.log_prob(z)
+        finally:
+            self.params_ = saved
+
 
 class GenModel(nn.Module, metaclass=ABCMeta):
     """A generative model p(x, z) = p(z) p(x|z): the black-box interface every loss uses.
@@ -108,6 +125,25 @@ def _params_of(dist: Distribution) -> dict[str, Tensor]:
         base = base.base_dist
     names = [n for n in base.arg_constraints if n in base.__dict__]  # only what was passed in
     return {n: getattr(base, n) for n in names if isinstance(getattr(base, n), Tensor)}
+
+
+def _detached(obj: typing.Any) -> typing.Any:
+    """A shallow copy of a Distribution (or Transform) whose tensors, nested distributions and
+    transforms are detached copies, so its ``log_prob`` has no gradient path into the parameters.
+    Transform caches are cleared: a cached inverse would carry the original parameters' graph."""
+    if isinstance(obj, Tensor):
+        return obj.detach()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_detached(v) for v in obj)
+    if not isinstance(obj, (Distribution, Transform)):
+        return obj
+    new = copy.copy(obj)
+    for name, value in vars(obj).items():
+        if isinstance(value, (Tensor, Distribution, Transform, list, tuple)):
+            new.__dict__[name] = _detached(value)
+    if isinstance(new, Transform) and "_cached_x_y" in new.__dict__:
+        new._cached_x_y = (None, None)
+    return new
 
 
 def _as_event(dist: Distribution, n_batch: int, where: str) -> Distribution:
@@ -190,6 +226,10 @@ class DistributionInfNet(InfNet):
 
     def log_prob(self, z: Tensor) -> Tensor:
         return self._dist().log_prob(z.movedim(1, 0)).movedim(0, 1)  # [K, B] -> [B, K]
+
+    def log_prob_detached(self, z: Tensor) -> Tensor:
+        """``log q(z|x)`` under a copy of the last distribution with every tensor detached: ``[B, K]``."""
+        return _detached(self._dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
 
 
 class DistributionGenModel(GenModel):
