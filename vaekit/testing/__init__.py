@@ -1,0 +1,63 @@
+"""vaekit.testing: a test kit to property-test gradient estimators against exact answers.
+
+- Toy models with exact answers: :func:`tiny_sbn` (enumerable binary latents) and
+  :func:`linear_gaussian` (closed-form log p(x) and ELBO; a Normal family with rsample off).
+- An oracle: :func:`exact_log_marginal`, :func:`exact_elbo`, :func:`exact_iwae` (enumerating
+  K-tuples), :func:`exact_elbo_gaussian`, :func:`exact_iwae_gaussian` (quadrature), all
+  differentiable; :func:`exact_gradients`.
+- Float64 loop references of each estimator: :func:`elbo_reference`, :func:`iwae_reference`,
+  :func:`vimco_reference`.
+- Statistical asserts with a stated failure rate: :func:`gradient_samples`,
+  :func:`assert_unbiased`, :func:`assert_less_equal_stat`.
+- Hypothesis strategies in :mod:`vaekit.testing.strategies` (imported on demand).
+
+Imports torch and vaekit only; nothing in vaekit imports this package.
+
+Example:
+    >>> import torch
+    >>> from vaekit import VIMCO
+    >>> from vaekit.testing import tiny_sbn, exact_iwae, exact_gradients, gradient_samples, assert_unbiased
+    >>> torch.manual_seed(0) and None
+    >>> q, p, x = tiny_sbn(seed=0)
+    >>> params = list(q.parameters()) + list(p.parameters())
+    >>> exact = exact_gradients(lambda: -exact_iwae(q, p, x, 3).mean(), params)
+    >>> samples = gradient_samples(VIMCO(q, p, n_samples=3), x, params, 2000)
+    >>> assert_unbiased(samples, exact, failure_rate=1e-3).n_coords
+    19
+"""
+from vaekit.testing.oracle import (
+    enumerate_binary,
+    exact_elbo,
+    exact_elbo_gaussian,
+    exact_gradients,
+    exact_iwae,
+    exact_iwae_gaussian,
+    exact_log_marginal,
+    gauss_hermite,
+)
+from vaekit.testing.references import elbo_reference, iwae_reference, vimco_reference
+from vaekit.testing.stats import StatSummary, assert_less_equal_stat, assert_unbiased, flat, gradient_samples
+from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
+
+__all__ = [
+    "tiny_sbn",
+    "linear_gaussian",
+    "LinearGaussianModel",
+    "TinyModel",
+    "enumerate_binary",
+    "exact_log_marginal",
+    "exact_elbo",
+    "exact_iwae",
+    "exact_elbo_gaussian",
+    "exact_iwae_gaussian",
+    "gauss_hermite",
+    "exact_gradients",
+    "gradient_samples",
+    "flat",
+    "assert_unbiased",
+    "assert_less_equal_stat",
+    "StatSummary",
+    "elbo_reference",
+    "iwae_reference",
+    "vimco_reference",
+]
