@@ -8,6 +8,26 @@ from vaekit.evaluate import iwae_bound
 from vaekit.fit import fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
+from vaekit.losses import (
+    RWS,
+    STL,
+    DReG,
+    Reinforce,
+    WakeSleep,
+    dreg_estimate,
+    reinforce_estimate,
+    rws_estimate,
+    stl_estimate,
+    wake_sleep_estimate,
+)
+from vaekit.baselines import (
+    Baseline,
+    InputDependentBaseline,
+    LeaveOneOut,
+    MovingAverage,
+    VarianceNormalization,
+    nvil_baselines,
+)
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 
 __version__ = "0.1.0"
@@ -31,6 +51,23 @@ __all__ = [
     "elbo_estimate",
     "iwae_estimate",
     "vimco_estimate",
+    "Reinforce",
+    "WakeSleep",
+    "RWS",
+    "STL",
+    "DReG",
+    "reinforce_estimate",
+    "wake_sleep_estimate",
+    "rws_estimate",
+    "stl_estimate",
+    "dreg_estimate",
+    # baselines (control variates)
+    "Baseline",
+    "MovingAverage",
+    "LeaveOneOut",
+    "InputDependentBaseline",
+    "VarianceNormalization",
+    "nvil_baselines",
     # evaluation
     "iwae_bound",
     # training

@@ -119,6 +119,25 @@ class Loss(nn.Module):
         self.log_p_, self.log_q_ = log_p.detach(), log_q.detach()
         return z, log_p, log_q
 
+    def sleep_log_q(self, n: int) -> Tensor:
+        """Sleep phase: draw ``n`` pairs ``(x, z) ~ p(x, z)`` and score them under q: ``log q(z|x)``, ``[n]``.
+
+        The dreams carry no gradient (``gen_model.sample`` under ``no_grad``); the result has a
+        gradient into q's parameters only. Used by wake-sleep style losses for the sleep-phi update.
+        """
+        with torch.no_grad():
+            x, z = self.gen_model.sample(n)
+        _check_leading(x, (n,), self.gen_model, "sample", "x [n, *x_shape]")
+        _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
+        log_q = self.inf_net(x).log_prob(z.unsqueeze(1))  # [n, 1]
+        _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
+        if self.check_finite and not bool(torch.isfinite(log_q).all()):
+            raise FloatingPointError(
+                f"{type(self).__name__}: {type(self.inf_net).__name__}.log_prob gave a non-finite value to a "
+                "latent drawn from the generative model (sleep phase): q(z|x) must cover p(z|x)."
+            )
+        return log_q.squeeze(1)  # [n]
+
     def check_log_weights(self, log_p: Tensor, log_q: Tensor) -> None:
         """Raise ``FloatingPointError`` naming the model if log p is NaN/+inf or log q non-finite.
 
