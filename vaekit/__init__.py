@@ -7,6 +7,7 @@ from vaekit.data import load_binarized_mnist, load_digits_binarized
 from vaekit.evaluate import iwae_bound
 from vaekit.fit import fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
+from vaekit.latents import IOBLayer, OrderedInfNet, VIBDecoder, VIBEncoder, intrinsic_dimension, ordered_loss
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
 from vaekit.losses import (
     RWS,
@@ -43,6 +44,12 @@ __all__ = [
     "SigmoidBeliefNet",
     "GaussianEncoder",
     "BernoulliDecoder",
+    "VIBEncoder",
+    "VIBDecoder",
+    "IOBLayer",
+    "OrderedInfNet",
+    "ordered_loss",
+    "intrinsic_dimension",
     # losses
     "Loss",
     "ELBO",

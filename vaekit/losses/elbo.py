@@ -59,9 +59,18 @@ class ELBO(Loss):
         pathwise: None (default) picks pathwise iff ``inf_net.has_rsample``; True forces it
             (ValueError at construction without rsample); False forces the score function.
         check_finite: see :class:`~vaekit.losses.base.Loss`.
+        beta: weight of the KL term (beta-VAE / variational information bottleneck):
+            ELBO_beta = E_q[ log p(x|z) ] - beta * KL(q(z|x) || p(z)), estimated with
+            log w_k = log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x)). ``beta=1`` is the plain
+            ELBO exactly. ``beta != 1`` needs ``gen_model.log_prior(z)`` (DistributionGenModel
+            derives it; ValueError at construction otherwise). beta is ELBO-only: inside IWAE's
+            importance weights it would give p(x|z) p(z)^beta / q(z|x)^beta, which bounds no
+            log-likelihood for beta != 1, so IWAE has no beta.
 
     References:
         Kingma & Welling 2014; Rezende, Mohamed & Wierstra 2014; Williams 1992.
+        Higgins et al., "beta-VAE", ICLR 2017; Alemi et al., "Deep Variational Information
+        Bottleneck", ICLR 2017 (beta).
 
     Example:
         >>> import torch
@@ -73,13 +82,24 @@ class ELBO(Loss):
     """
 
     def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1,
-                 pathwise: bool | None = None, check_finite: bool = True):
+                 pathwise: bool | None = None, check_finite: bool = True, beta: float = 1.0):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
         if pathwise:
             self.require_rsample("ELBO(pathwise=True)")
         self.pathwise = pathwise
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+            raise ValueError(f"ELBO: beta must be a float >= 0; got {beta!r}")
+        if beta != 1 and not callable(getattr(gen_model, "log_prior", None)):
+            raise ValueError(
+                f"ELBO(beta={beta}) needs gen_model.log_prior(z) to weight the KL term; "
+                f"{type(gen_model).__name__} has none (DistributionGenModel provides it)"
+            )
+        self.beta = float(beta)
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         reparam = self.inf_net.has_rsample if self.pathwise is None else self.pathwise
-        _, log_p, log_q = self.draw(x, target, reparam=reparam)
+        z, log_p, log_q = self.draw(x, target, reparam=reparam)
+        if self.beta != 1:
+            # log p(x|z) + beta (log p(z) - log q) = log p(x, z) + (beta - 1)(log p(z) - log q).
+            log_p = log_p + (self.beta - 1) * (self.gen_model.log_prior(z) - log_q)  # [B, K]
         return -elbo_estimate(log_p, log_q, score_function=not reparam).mean(dim=0)
