@@ -29,6 +29,7 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
+from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 
 __version__ = "0.1.0"
@@ -82,6 +83,11 @@ __all__ = [
     # data
     "load_binarized_mnist",
     "load_digits_binarized",
+    # gradient diagnostics
+    "gradient_stats",
+    "compare_estimators",
+    "GradientStats",
+    "GradientComparison",
     # math
     "logmeanexp",
     "with_grad",
