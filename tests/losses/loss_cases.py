@@ -1,0 +1,64 @@
+"""The one list of losses that the common contract test (test_contract.py) runs over.
+
+Append a case for every Loss subclass exported from ``vaekit`` (test_contract fails otherwise):
+
+    LOSS_CASES.append(LossCase("Reinforce+loo", lambda q, p: Reinforce(q, p, n_samples=3, baselines=[LeaveOneOut()])))
+
+A plain ``(name, factory)`` tuple is accepted too. ``factory(inf_net, gen_model) -> Loss``.
+Fields of :class:`LossCase`:
+
+- ``needs_rsample``: the loss needs a reparameterisable q; the contract test then builds a
+  Gaussian model (GaussianEncoder + a Gaussian-prior decoder) instead of a sigmoid belief net.
+- ``bound``: ``bound(log_p, log_q) -> [B]`` from the stored ``log_p_``/``log_q_``; when given,
+  the test checks ``loss == -bound(log_p_, log_q_).mean()``. Leave None where the value is not
+  a function of the last draw alone (e.g. a wake-sleep loss that adds a sleep-phase term).
+- ``supports_target``: whether ``loss_fn(x, target=y)`` with a gen model over y (of another
+  width than x) is meaningful. If False the test expects a ValueError for such a target.
+- ``stateful``: the loss changes its own state on each call (a learned or running baseline);
+  the state_dict round-trip then also compares the state after one call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import Tensor
+
+from vaekit import ELBO, IWAE, VIMCO, GenModel, InfNet, Loss, logmeanexp
+
+
+def elbo_bound(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """(1/K) sum_k log w_k, ``[B]``."""
+    return (log_p - log_q).mean(dim=-1)
+
+
+def iwae_bound(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """log (1/K) sum_k w_k, ``[B]``."""
+    return logmeanexp(log_p - log_q, dim=-1)
+
+
+@dataclass(frozen=True)
+class LossCase:
+    name: str
+    factory: Callable[[InfNet, GenModel], Loss]
+    needs_rsample: bool = False
+    bound: Callable[[Tensor, Tensor], Tensor] | None = None
+    supports_target: bool = True
+    stateful: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def as_case(item: LossCase | tuple) -> LossCase:
+    """A ``LossCase`` from a case or a ``(name, factory[, needs_rsample])`` tuple."""
+    return item if isinstance(item, LossCase) else LossCase(*item)
+
+
+LOSS_CASES: list[LossCase | tuple] = [
+    LossCase("ELBO-score", lambda q, p: ELBO(q, p, n_samples=2, pathwise=False), bound=elbo_bound),
+    LossCase("ELBO-pathwise", lambda q, p: ELBO(q, p, n_samples=2), needs_rsample=True, bound=elbo_bound),
+    LossCase("IWAE-score", lambda q, p: IWAE(q, p, n_samples=3, pathwise=False), bound=iwae_bound),
+    LossCase("IWAE-pathwise", lambda q, p: IWAE(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound),
+    LossCase("VIMCO", lambda q, p: VIMCO(q, p, n_samples=3), bound=iwae_bound),
+]
