@@ -138,13 +138,22 @@ def test_ordered_infnet_log_prob_is_open_feature_density():
     mu, log_sigma = enc.net(x).chunk(2, dim=-1)
     per = Normal(mu.unsqueeze(1), log_sigma.exp().unsqueeze(1)).log_prob(z)  # [B, K, F]
     torch.testing.assert_close(q.log_prob(z), (per * keep).sum(-1))
+    stopped = q.log_prob_detached(z)
+    torch.testing.assert_close(stopped, q.log_prob(z))
+    assert not q.log_prob_detached(z.detach()).requires_grad  # no path into q's parameters
     bad = z.clone()
     bad[~keep.expand_as(z)] = 1.0
     closed = (q.widths_ < 4).view(5, 1).expand(5, 3)
     assert torch.isneginf(q.log_prob(bad)[closed]).all()
 
 
-@pytest.mark.parametrize("loss_cls", [ELBO, IWAE, VIMCO])
+def _loss_classes():
+    import vaekit.losses as losses
+
+    return [ELBO, IWAE, VIMCO] + [getattr(losses, n) for n in ("STL", "DReG") if hasattr(losses, n)]
+
+
+@pytest.mark.parametrize("loss_cls", _loss_classes(), ids=lambda c: c.__name__)
 def test_ordered_infnet_under_losses(loss_cls):
     torch.manual_seed(0)
     q = OrderedInfNet(GaussianEncoder(6, 4), IOBLayer(4))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.distributions import Independent
+from torch.distributions import Distribution, Independent
 
 from vaekit.latents.iob import IOBLayer, _place
-from vaekit.models import DistributionInfNet, InfNet
+from vaekit.models import DistributionInfNet, InfNet, _detached
 
 __all__ = ["OrderedInfNet"]
 
@@ -106,8 +106,14 @@ class OrderedInfNet(InfNet):
         return self._mask(self.inf_net.rsample(n_samples))
 
     def log_prob(self, z: Tensor) -> Tensor:
-        dist = self.inf_net._dist()
-        base = dist.base_dist if isinstance(dist, Independent) else dist
+        return self._log_prob(z, self.inf_net._dist())
+
+    def log_prob_detached(self, z: Tensor) -> Tensor:
+        """``log_prob`` under a detached copy of q (gradient only through z), for STL/DReG."""
+        return self._log_prob(z, _detached(self.inf_net._dist()))
+
+    def _log_prob(self, z: Tensor, dist: Distribution) -> Tensor:
+        base = dist
         while isinstance(base, Independent):
             base = base.base_dist
         if tuple(base.event_shape) != ():
