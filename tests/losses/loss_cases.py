@@ -24,7 +24,10 @@ from typing import Callable
 
 from torch import Tensor
 
+from torch import nn
+
 from vaekit import ELBO, IWAE, VIMCO, GenModel, InfNet, Loss, logmeanexp
+from vaekit import RWS, STL, DReG, LeaveOneOut, MovingAverage, Reinforce, WakeSleep, nvil_baselines
 
 
 def elbo_bound(log_p: Tensor, log_q: Tensor) -> Tensor:
@@ -61,4 +64,28 @@ LOSS_CASES: list[LossCase | tuple] = [
     LossCase("IWAE-score", lambda q, p: IWAE(q, p, n_samples=3, pathwise=False), bound=iwae_bound),
     LossCase("IWAE-pathwise", lambda q, p: IWAE(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound),
     LossCase("VIMCO", lambda q, p: VIMCO(q, p, n_samples=3), bound=iwae_bound),
+]
+
+
+def _baseline_net(q: InfNet) -> nn.Module:
+    """A linear C_psi(x) sized and typed like the first Linear layer of q (for learned-baseline cases)."""
+    first = next(m for m in q.modules() if isinstance(m, nn.Linear))
+    return nn.Linear(first.in_features, 1).to(first.weight.dtype)
+
+
+LOSS_CASES += [
+    LossCase("Reinforce", lambda q, p: Reinforce(q, p, n_samples=2), bound=elbo_bound),
+    LossCase("Reinforce+ma+loo+vn", lambda q, p: Reinforce(q, p, n_samples=3, baselines=[MovingAverage(), LeaveOneOut()],
+                                                           variance_normalization=True),
+             bound=elbo_bound, stateful=True),
+    LossCase("Reinforce+nvil", lambda q, p: Reinforce(q, p, n_samples=2, baselines=nvil_baselines(_baseline_net(q))),
+             bound=elbo_bound, stateful=True),
+    LossCase("WakeSleep", lambda q, p: WakeSleep(q, p, n_samples=2), bound=elbo_bound, supports_target=False),
+    LossCase("RWS-wake", lambda q, p: RWS(q, p, n_samples=3), bound=iwae_bound),
+    LossCase("RWS-mixture", lambda q, p: RWS(q, p, n_samples=3, phi_update="mixture"), bound=iwae_bound,
+             supports_target=False),
+    LossCase("RWS-dreg", lambda q, p: RWS(q, p, n_samples=3, dreg=True), needs_rsample=True, bound=iwae_bound),
+    LossCase("STL-elbo", lambda q, p: STL(q, p, n_samples=2), needs_rsample=True, bound=elbo_bound),
+    LossCase("STL-iwae", lambda q, p: STL(q, p, n_samples=3, objective="iwae"), needs_rsample=True, bound=iwae_bound),
+    LossCase("DReG", lambda q, p: DReG(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound),
 ]
