@@ -8,6 +8,7 @@ from vaekit.evaluate import iwae_bound
 from vaekit.fit import fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.latents import IOBLayer, OrderedInfNet, VIBDecoder, VIBEncoder, intrinsic_dimension, ordered_loss
+from vaekit.latents import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
 from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
 from vaekit.losses import (
     RWS,
@@ -51,6 +52,13 @@ __all__ = [
     "OrderedInfNet",
     "ordered_loss",
     "intrinsic_dimension",
+    "NVIB",
+    "NVIBLatent",
+    "NVIBInfNet",
+    "DenoisingAttention",
+    "kl_gaussian",
+    "kl_dirichlet",
+    "nvib_log_prob",
     # losses
     "Loss",
     "ELBO",
