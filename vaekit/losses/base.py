@@ -71,9 +71,15 @@ class Loss(nn.Module):
                 f"got {_describe(target)}"
             )
         loss = self.estimate(x, target)
-        # A detached 0-d tensor per call; converted to floats in one sync when read.
-        self._pending.append(loss.detach())
+        self._record(loss)
         return loss
+
+    @torch.compiler.disable
+    def _record(self, loss: Tensor) -> None:
+        # A detached 0-d tensor per call; converted to floats in one sync when read. Kept out of
+        # torch.compile graphs: traced, the append makes dynamo guard on the list's length and
+        # recompile on every call until it gives up and runs the loss eagerly.
+        self._pending.append(loss.detach())
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         """Return the scalar loss for one batch. Subclasses implement this."""
