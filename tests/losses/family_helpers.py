@@ -27,3 +27,9 @@ def frozen_gradient_samples(loss_fn, x: Tensor, params, n_draws: int, *, replica
 def exact_elbo_any(q, p, x: Tensor, kind: str) -> Tensor:
     """The exact ELBO ``[B]`` of a TinyModel kind: enumeration (sbn) or closed form (Gaussian)."""
     return exact_elbo(q, p, x) if kind == "sbn" else exact_elbo_gaussian(q, p, x)
+
+
+def input_grads(out: Tensor, inputs, weights: Tensor) -> list[Tensor]:
+    """Gradients of ``(out * weights).sum()`` w.r.t. ``inputs``, zeros for unused inputs."""
+    grads = torch.autograd.grad((out * weights).sum(), list(inputs), allow_unused=True)
+    return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]

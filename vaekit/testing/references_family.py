@@ -32,7 +32,7 @@ __all__ = [
 
 
 def _lse(terms: list[Tensor]) -> Tensor:
-    top = max(float(t) for t in terms)
+    top = max(float(t.detach()) for t in terms)
     return top + torch.log(sum(torch.exp(t - top) for t in terms))
 
 
