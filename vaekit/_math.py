@@ -33,6 +33,8 @@ def loo_logsumexp(x: Tensor) -> Tensor:
     Computed in O(K) time and memory from an exclusive prefix and an exclusive suffix
     ``logcumsumexp``. Unlike ``log(sum_i exp(x_i) - exp(x_j))`` this never subtracts, so it stays
     exact when ``x_j`` dominates the sum (the subtraction would cancel catastrophically).
+    Values allow ``-inf`` entries; gradients are defined for finite inputs (``logcumsumexp``'s
+    backward gives NaN at ``-inf``), which is all VIMCO needs: it uses detached log-weights.
 
     Shapes:
         x: ``[..., K]`` with ``K >= 2``; returns ``[..., K]``.
@@ -56,6 +58,11 @@ def loo_logsumexp(x: Tensor) -> Tensor:
 def loo_mean(x: Tensor) -> Tensor:
     """Leave-one-out mean: entry j is the mean of the other ``K - 1`` entries of the last dim.
 
+    Built from exclusive prefix and suffix sums rather than ``(sum - x_j) / (K - 1)``: the
+    subtraction would give NaN when ``x_j = -inf`` (a log-weight of an impossible sample, whose
+    leave-one-out mean over the others is finite) and would cancel catastrophically when
+    ``x_j`` dominates the sum.
+
     Shapes:
         x: ``[..., K]`` with ``K >= 2``; returns ``[..., K]``.
 
@@ -67,7 +74,10 @@ def loo_mean(x: Tensor) -> Tensor:
     k = x.shape[-1]
     if k < 2:
         raise ValueError(f"loo_mean needs at least 2 entries on the last dim; got shape {tuple(x.shape)}")
-    return (x.sum(-1, keepdim=True) - x) / (k - 1)  # [..., K]
+    zero = torch.zeros_like(x[..., :1])  # [..., 1]
+    prefix = torch.cat([zero, torch.cumsum(x, dim=-1)[..., :-1]], dim=-1)  # [..., K]: sum_{i<j}
+    suffix = torch.cat([torch.cumsum(x.flip(-1), dim=-1).flip(-1)[..., 1:], zero], dim=-1)  # [..., K]: sum_{i>j}
+    return (prefix + suffix) / (k - 1)  # [..., K]
 
 
 def self_normalized_weights(log_w: Tensor) -> Tensor:

@@ -8,7 +8,7 @@
 - Float64 loop references of each estimator: :func:`elbo_reference`, :func:`iwae_reference`,
   :func:`vimco_reference`.
 - Statistical asserts with a stated failure rate: :func:`gradient_samples`,
-  :func:`assert_unbiased`, :func:`assert_less_equal_stat`.
+  :func:`assert_unbiased`, :func:`assert_gradient_unbiased`, :func:`assert_less_equal_stat`.
 - Hypothesis strategies in :mod:`vaekit.testing.strategies` (imported on demand).
 
 Imports torch and vaekit only; nothing in vaekit imports this package.
@@ -36,7 +36,14 @@ from vaekit.testing.oracle import (
     gauss_hermite,
 )
 from vaekit.testing.references import elbo_reference, iwae_reference, vimco_reference
-from vaekit.testing.stats import StatSummary, assert_less_equal_stat, assert_unbiased, flat, gradient_samples
+from vaekit.testing.stats import (
+    StatSummary,
+    assert_gradient_unbiased,
+    assert_less_equal_stat,
+    assert_unbiased,
+    flat,
+    gradient_samples,
+)
 from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
 
 __all__ = [
@@ -55,6 +62,7 @@ __all__ = [
     "gradient_samples",
     "flat",
     "assert_unbiased",
+    "assert_gradient_unbiased",
     "assert_less_equal_stat",
     "StatSummary",
     "elbo_reference",

@@ -28,7 +28,7 @@ def _check(log_p: Tensor, log_q: Tensor, min_k: int = 1) -> tuple[Tensor, Tensor
 
 def _log_sum_exp(terms: list[Tensor]) -> Tensor:
     """log sum_i exp(t_i) of 0-d tensors, shifted by the (detached) largest term."""
-    top = max(float(t) for t in terms)
+    top = max(float(t.detach()) for t in terms)
     if math.isinf(top):
         return terms[0] * 0 + top
     return top + torch.log(sum(torch.exp(t - top) for t in terms))

@@ -13,7 +13,16 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["gradient_samples", "flat", "assert_unbiased", "assert_less_equal_stat", "StatSummary"]
+from vaekit.testing.oracle import exact_gradients
+
+__all__ = [
+    "gradient_samples",
+    "flat",
+    "assert_unbiased",
+    "assert_gradient_unbiased",
+    "assert_less_equal_stat",
+    "StatSummary",
+]
 
 
 def flat(tensors: Sequence[Tensor] | Tensor) -> Tensor:
@@ -159,6 +168,42 @@ def assert_unbiased(samples: Tensor, exact: Tensor | Sequence[Tensor], *, failur
             ("estimate", "exact"),
         ))
     return summary
+
+
+def assert_gradient_unbiased(loss_fn: Callable[..., Tensor], x: Tensor, objective: Callable[[], Tensor],
+                             params: Sequence[Tensor] | None = None, *, n_draws: int = 500, replicas: int = 1,
+                             failure_rate: float = 1e-3, atol: float = 1e-10, rtol: float = 1e-7,
+                             name: str = "") -> StatSummary:
+    """Assert that a loss's gradient is unbiased for ``-grad mean_b objective()_b``.
+
+    ``objective()`` returns the exact per-example objective ``[B]`` (e.g.
+    ``lambda: exact_iwae(q, p, x, K)``), differentiable in ``params``; a vaekit loss is the
+    NEGATIVE objective averaged over the batch, hence the sign. Combines :func:`exact_gradients`,
+    :func:`gradient_samples` and :func:`assert_unbiased` (see those for the meaning of
+    ``replicas`` and of the failure rate).
+
+    Shapes:
+        x: ``[B, *x_shape]``; objective(): ``[B]``.
+
+    Args:
+        params: tensors to check; default every parameter of ``loss_fn.inf_net`` and ``loss_fn.gen_model``.
+
+    Example:
+        >>> from vaekit import IWAE
+        >>> from vaekit.testing import tiny_sbn, exact_iwae
+        >>> q, p, x = tiny_sbn(seed=2)
+        >>> _ = torch.manual_seed(0)
+        >>> s = assert_gradient_unbiased(IWAE(q, p, n_samples=2), x, lambda: exact_iwae(q, p, x, 2),
+        ...                              n_draws=200, replicas=10)
+        >>> s.n, s.n_coords
+        (200, 19)
+    """
+    if params is None:
+        params = list(loss_fn.inf_net.parameters()) + list(loss_fn.gen_model.parameters())
+    params = list(params)
+    exact = exact_gradients(lambda: -objective().mean(), params)
+    samples = gradient_samples(loss_fn, x, params, n_draws, replicas=replicas)
+    return assert_unbiased(samples, exact, failure_rate=failure_rate, atol=atol, rtol=rtol, name=name)
 
 
 def assert_less_equal_stat(lhs: Tensor, rhs: Tensor, *, failure_rate: float = 1e-3, atol: float = 1e-10,
