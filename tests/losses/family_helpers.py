@@ -33,3 +33,29 @@ def input_grads(out: Tensor, inputs, weights: Tensor) -> list[Tensor]:
     """Gradients of ``(out * weights).sum()`` w.r.t. ``inputs``, zeros for unused inputs."""
     grads = torch.autograd.grad((out * weights).sum(), list(inputs), allow_unused=True)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
+
+
+def set_q_to_posterior(q, p) -> None:
+    """Set a 1-latent GaussianEncoder (linear heads) to the exact posterior of a LinearGaussianModel.
+
+    p(z) = N(0, 1), x|z ~ N(W z + b, s^2 I): z|x ~ N(v W^T (x - b) / s^2, v), v = 1 / (1 + W^T W / s^2).
+    The encoder's Linear outputs (mu, log_sigma).
+    """
+    with torch.no_grad():
+        w = p.weight[:, 0]  # [D]
+        s2 = (2 * p.log_sigma).exp()
+        v = 1 / (1 + w.dot(w) / s2)
+        q.net.weight.zero_()
+        q.net.bias.zero_()
+        q.net.weight[0] = v * w / s2
+        q.net.bias[0] = -v * w.dot(p.bias) / s2
+        q.net.bias[1] = 0.5 * v.log()
+
+
+def fit_q(q, loss_fn, x: Tensor, steps: int) -> None:
+    """Adam on q's parameters only (the generative model stays fixed)."""
+    opt = torch.optim.Adam(q.parameters(), lr=0.02)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(x).backward()
+        opt.step()
