@@ -188,13 +188,19 @@ def test_intrinsic_dimension_recovers_linear_rank():
     assert intrinsic_dimension([1.0, 1.0, 1.0], 1000, 1.0) == 0
 
 
-def test_dtype_and_device_follow_input():
-    layer = IOBLayer(3)
-    x = torch.randn(2, 3, dtype=torch.float64)
-    assert layer.forward_neck(x, 1).dtype == torch.float64
-    assert layer.forward_all(x).dtype == torch.float64
-    assert layer.forward_mask(x, torch.ones(3)).dtype == torch.float64
-    assert layer.forward_sampled(x)[0].dtype == torch.float64
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_dtype_and_device_follow_input(device):
+    layer = IOBLayer(3).to(device)
+    x = torch.randn(2, 3, dtype=torch.float64, device=device)
+    outs = [layer.forward_neck(x, 1), layer.forward_neck(x, torch.tensor([0, 3], device=device)), layer.forward_all(x),
+            layer.forward_mask(x, torch.ones(3, device=device)), layer.forward_sampled(x)[0]]
+    assert all(o.dtype == torch.float64 and o.device == x.device for o in outs)
+    q = OrderedInfNet(GaussianEncoder(4, 3), layer).to(device, torch.float64)
+    z = q(torch.randn(2, 4, dtype=torch.float64, device=device)).rsample(2)
+    assert z.device == x.device and q.log_prob(z).dtype == torch.float64
 
 
 def test_bad_arguments_raise_with_expected_and_actual():

@@ -278,12 +278,13 @@ def test_works_under_each_loss(loss_cls):
         assert param.grad is not None and torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_dtype_and_device_follow_input(dtype):
-    nvib, attn = NVIB(P, num_heads=H).to(dtype), DenoisingAttention(P, H, dtype=dtype)
-    u, x = _inputs(10, dtype)
+def test_dtype_and_device_follow_input(dtype, device):
+    nvib, attn = NVIB(P, num_heads=H).to(device, dtype), DenoisingAttention(P, H, device=device, dtype=dtype)
+    u, x = (t.to(device) for t in _inputs(10, dtype))
     for training in (True, False):
-        lat = nvib.train(training)(u, key_padding_mask=PAD)
+        lat = nvib.train(training)(u, key_padding_mask=PAD.to(device))
         out, w = attn(x, lat.z, lat.z, **lat.attention_kwargs())
         for t in (lat.z, lat.log_pi, out, w, *nvib.kl(lat)):
             assert t.dtype == dtype and t.device == u.device
@@ -325,3 +326,17 @@ def test_inf_in_padding_gives_finite_gradients():
     (out.sum() + sum(k.sum() for k in nvib.kl(lat)) + nvib.log_prob(lat).sum()).backward()
     for param in (*nvib.parameters(), *attn.parameters()):
         assert torch.isfinite(param.grad).all()
+
+
+def test_huge_pseudo_counts_stay_finite_in_training():
+    # Identity init gives log alpha = ||u||^2 / (2 sqrt d): 250 here, far beyond exp's float32 range.
+    nvib = NVIB(P, num_heads=H).train()
+    u = torch.full((2, 3, P), 10.0, requires_grad=True)
+    u.data[0, 1] = 0.1  # one small component next to huge ones
+    lat = nvib(u)
+    assert torch.isfinite(lat.log_pi).all()
+    torch.testing.assert_close(lat.pi.sum(-1), torch.ones(2))
+    # A component with alpha >> the others takes (almost) all the weight, as the Dirichlet mean says.
+    assert lat.pi[1, 1:].sum() > 1 - 1e-5 and lat.pi[0, 2] < 1e-6  # u[0, 1] is component 2
+    lat.log_pi[:, 1].sum().backward()
+    assert torch.isfinite(u.grad).all()

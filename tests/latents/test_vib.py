@@ -100,13 +100,16 @@ def test_works_under_each_loss(loss_cls, kw):
     assert dec.head.weight.grad is not None and dec.head.weight.grad.abs().sum() > 0
 
 
-def test_dtype_and_device_follow_input():
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_dtype_and_device_follow_input(device):
     enc, dec, x, y = _models(dtype=torch.float64)
+    enc, dec, x, y = enc.to(device), dec.to(device), x.to(device), y.to(device)
     q = enc(x)
     z = q.rsample(2)
     assert z.dtype == torch.float64 and q.kl().dtype == torch.float64
     assert dec(y, z).log_prob(y, z).dtype == torch.float64
-    assert ELBO(enc, dec, beta=0.5)(x, target=y).dtype == torch.float64
+    loss = ELBO(enc, dec, beta=0.5)(x, target=y)
+    assert loss.dtype == torch.float64 and loss.device == x.device and q.kl().device == x.device
 
 
 class _NoPrior(GenModel):

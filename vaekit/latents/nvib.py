@@ -32,6 +32,8 @@ from vaekit.latents.nvib_kl import kl_dirichlet, kl_gaussian
 
 __all__ = ["NVIB", "NVIBLatent", "nvib_log_prob"]
 
+_LOG_ALPHA_DETERMINISTIC = 30.0
+
 
 class NVIBLatent(NamedTuple):
     """What an ``NVIB`` layer returns; every tensor has the prior component first.
@@ -179,11 +181,14 @@ class NVIB(nn.Module):
         """
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)  # [*S, K0, P]
         tiny = torch.finfo(log_alpha.dtype).tiny
-        alpha = torch.where(pad, log_alpha.new_ones(()), log_alpha.exp().clamp_min(tiny))  # [*S, K0]
-        gamma = Gamma(alpha, torch.ones_like(alpha)).rsample()  # implicit reparameterisation
-        gamma = torch.where(pad, gamma.new_zeros(()), gamma)
-        log_pi = gamma.clamp_min(tiny).log() - gamma.sum(-1, keepdim=True).log()  # [*S, K0]
-        return z, torch.where(pad, log_pi.new_full((), -math.inf), log_pi)
+        # Gamma(alpha, 1) has relative spread alpha^-1/2: beyond alpha = e^30 (< 3e-7) a draw equals
+        # alpha to working precision, so use log gamma = log alpha there (exp would overflow).
+        big = log_alpha > _LOG_ALPHA_DETERMINISTIC
+        alpha = torch.where(pad | big, log_alpha.new_ones(()), log_alpha.clamp_max(_LOG_ALPHA_DETERMINISTIC).exp())
+        gamma = Gamma(alpha.clamp_min(tiny), torch.ones_like(alpha)).rsample()  # implicit reparameterisation
+        log_gamma = torch.where(big, log_alpha, gamma.clamp_min(tiny).log())  # [*S, K0]
+        log_gamma = torch.where(pad, log_gamma.new_full((), -math.inf), log_gamma)
+        return z, log_gamma - log_gamma.logsumexp(-1, keepdim=True)  # log pi, -inf on padding
 
     def forward(self, u: Tensor, key_padding_mask: Tensor | None = None, *,
                 alpha_skip: Tensor | None = None) -> NVIBLatent:
