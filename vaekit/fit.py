@@ -23,7 +23,7 @@ def fit(loss_fn: nn.Module, data: Tensor, *, steps: int, batch_size: int = 100,
         generator: torch.Generator | None = None, progress: bool = True,
         checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
         resume: str | Path | None = None, callback: Callable[[int, Tensor], None] | None = None,
-        log_every: int = 50, desc: str | None = None) -> list[float]:
+        log_every: int = 50, desc: str | None = None, show_bound: bool = False) -> list[float]:
     """Train ``loss_fn`` on minibatches of ``data`` until ``steps`` optimizer steps are done.
 
     Each step draws the next ``batch_size`` rows of a random permutation of ``data`` (a fresh
@@ -59,6 +59,8 @@ def fit(loss_fn: nn.Module, data: Tensor, *, steps: int, batch_size: int = 100,
             the detached scalar (reading it with ``.item()`` costs a device sync).
         log_every: steps between updates of the bar and of the returned history (one sync each).
         desc: label of the bar.
+        show_bound: label the bar with the running bound (minus the loss, as for every vaekit
+            loss) instead of the loss.
 
     Returns:
         The loss value of every step since the start of training (a list of floats).
@@ -146,7 +148,8 @@ def fit(loss_fn: nn.Module, data: Tensor, *, steps: int, batch_size: int = 100,
             flush()
             if bar is not None:
                 bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{sum(history[-log_every:]) / len(history[-log_every:]):.3f}")
+                recent = sum(history[-log_every:]) / len(history[-log_every:])
+                bar.set_postfix({"bound": f"{-recent:.3f}"} if show_bound else {"loss": f"{recent:.3f}"})
         if checkpoint is not None and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
             save()
     flush()
