@@ -19,6 +19,7 @@ from abc import ABCMeta, abstractmethod
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Transform
+from torch.distributions.transforms import _InverseTransform
 
 __all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel"]
 
@@ -130,7 +131,8 @@ def _params_of(dist: Distribution) -> dict[str, Tensor]:
 def _detached(obj: typing.Any) -> typing.Any:
     """A shallow copy of a Distribution (or Transform) whose tensors, nested distributions and
     transforms are detached copies, so its ``log_prob`` has no gradient path into the parameters.
-    Transform caches are cleared: a cached inverse would carry the original parameters' graph."""
+    Transform caches are cleared (a cached inverse value would carry the original parameters'
+    graph) and so are links to inverse transforms (they point back: a cycle); both are rebuilt lazily."""
     if isinstance(obj, Tensor):
         return obj.detach()
     if isinstance(obj, (list, tuple)):
@@ -138,11 +140,19 @@ def _detached(obj: typing.Any) -> typing.Any:
     if not isinstance(obj, (Distribution, Transform)):
         return obj
     new = copy.copy(obj)
+    # An inverse transform's _inv IS its forward transform (keep it); a forward transform's _inv
+    # is only a lazily built back-link (drop it).
+    keep_inv = isinstance(obj, _InverseTransform)
     for name, value in vars(obj).items():
+        if isinstance(obj, Transform) and (name == "_cached_x_y" or (name == "_inv" and not keep_inv)):
+            continue
         if isinstance(value, (Tensor, Distribution, Transform, list, tuple)):
             new.__dict__[name] = _detached(value)
-    if isinstance(new, Transform) and "_cached_x_y" in new.__dict__:
-        new._cached_x_y = (None, None)
+    if isinstance(new, Transform):
+        if "_inv" in new.__dict__ and not keep_inv:
+            new._inv = None
+        if "_cached_x_y" in new.__dict__:
+            new._cached_x_y = (None, None)
     return new
 
 
