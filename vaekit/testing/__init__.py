@@ -17,11 +17,11 @@ Example:
     >>> import torch
     >>> from vaekit import VIMCO
     >>> from vaekit.testing import tiny_sbn, exact_iwae, exact_gradients, gradient_samples, assert_unbiased
-    >>> torch.manual_seed(0) and None
+    >>> _ = torch.manual_seed(0)
     >>> q, p, x = tiny_sbn(seed=0)
     >>> params = list(q.parameters()) + list(p.parameters())
-    >>> exact = exact_gradients(lambda: -exact_iwae(q, p, x, 3).mean(), params)
-    >>> samples = gradient_samples(VIMCO(q, p, n_samples=3), x, params, 2000)
+    >>> exact = exact_gradients(lambda: -exact_iwae(q, p, x, 3).mean(), params)  # losses are -objective
+    >>> samples = gradient_samples(VIMCO(q, p, n_samples=3), x, params, 200, replicas=20)
     >>> assert_unbiased(samples, exact, failure_rate=1e-3).n_coords
     19
 """
@@ -36,6 +36,18 @@ from vaekit.testing.oracle import (
     gauss_hermite,
 )
 from vaekit.testing.references import elbo_reference, iwae_reference, vimco_reference
+from vaekit.testing.references_family import (
+    dreg_reference,
+    exact_posterior_fit,
+    exact_rws_wake_phi,
+    exact_rws_wake_phi_gaussian,
+    exact_sleep_objective,
+    loo_baseline_reference,
+    reinforce_reference,
+    rws_reference,
+    stl_reference,
+    wake_sleep_reference,
+)
 from vaekit.testing.stats import (
     StatSummary,
     assert_gradient_unbiased,
@@ -68,4 +80,15 @@ __all__ = [
     "elbo_reference",
     "iwae_reference",
     "vimco_reference",
+    # loop references and exact targets of the rest of the family (references_family.py)
+    "reinforce_reference",
+    "loo_baseline_reference",
+    "wake_sleep_reference",
+    "rws_reference",
+    "stl_reference",
+    "dreg_reference",
+    "exact_sleep_objective",
+    "exact_posterior_fit",
+    "exact_rws_wake_phi",
+    "exact_rws_wake_phi_gaussian",
 ]
