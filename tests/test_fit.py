@@ -98,7 +98,10 @@ def test_callback_sees_every_step():
 def test_progress_bar_runs_and_missing_tqdm_is_explained(monkeypatch, capsys):
     pytest.importorskip("tqdm")
     fit(_sbn_loss(), _data(), steps=3, batch_size=5, progress=True, desc="t", log_every=1)
-    assert "3/3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "3/3" in err and "loss=" in err
+    fit(_sbn_loss(), _data(), steps=3, batch_size=5, progress=True, log_every=1, show_bound=True)
+    assert "bound=-" in capsys.readouterr().err  # minus a positive loss
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # makes `from tqdm.auto import ...` fail
     with pytest.raises(ImportError, match="needs tqdm"):
         fit(_sbn_loss(), _data(), steps=3, batch_size=5, progress=True)
