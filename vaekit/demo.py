@@ -14,18 +14,31 @@ import torch
 
 import vaekit
 from vaekit.evaluate import iwae_bound
+from vaekit.fit import fit
 from vaekit.latents import BernoulliEncoder, SigmoidBeliefNet
+from vaekit.latents._mlp import mlp
 from vaekit.losses.base import Loss
+from vaekit.models import GenModel, InfNet
 
 
-def estimators() -> dict[str, Callable[..., Loss]]:
-    """Name -> constructor ``(inf_net, gen_model, n_samples) -> Loss`` for every estimator that
+def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
+    """Name -> constructor ``(inf_net, gen_model, n_samples) -> Loss`` of every estimator that
     suits discrete latents."""
     return {
         "vimco": lambda q, p, k: vaekit.VIMCO(q, p, n_samples=k),
         "iwae": lambda q, p, k: vaekit.IWAE(q, p, n_samples=k),
         "elbo": lambda q, p, k: vaekit.ELBO(q, p, n_samples=k),
+        "nvil": lambda q, p, k: vaekit.Reinforce(
+            q, p, n_samples=k, baselines=vaekit.nvil_baselines(mlp(_width(q), 1, 100))),
+        "reinforce-loo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k, baselines=[vaekit.LeaveOneOut()]),
+        "rws": lambda q, p, k: vaekit.RWS(q, p, n_samples=k),
+        "wake-sleep": lambda q, p, k: vaekit.WakeSleep(q, p, n_samples=k),
     }
+
+
+def _width(q: BernoulliEncoder) -> int:
+    first = q.net[0] if isinstance(q.net, torch.nn.Sequential) else q.net
+    return first.in_features
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from tqdm.auto import tqdm
+        import tqdm  # noqa: F401  (fit's progress bar)
     except ImportError as err:  # the examples extra is needed for the demo only
         sys.exit(f"vaekit.demo needs the examples extra: pip install 'vaekit[examples]' ({err})")
     from vaekit.data import load_digits_binarized
@@ -73,36 +86,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         loss_fn = estimators()[args.estimator](q, p, args.samples)
     except ValueError as err:
         sys.exit(f"vaekit.demo: {err}")
-    opt = torch.optim.Adam(loss_fn.parameters(), lr=args.lr)
-    gen = torch.Generator().manual_seed(args.seed)
-
-    bar = tqdm(range(args.steps), desc=f"{args.estimator} K={args.samples}", disable=args.no_progress)
-    perm = torch.randperm(len(train), generator=gen)
-    pos = 0
-    for step in bar:
-        if pos + args.batch_size > len(train):  # a fresh epoch: reshuffle
-            perm, pos = torch.randperm(len(train), generator=gen), 0
-        batch = train[perm[pos : pos + args.batch_size]]  # [B, 64]
-        pos += args.batch_size
-        opt.zero_grad(set_to_none=True)
-        loss_fn(batch).backward()
-        opt.step()
-        if step % 100 == 99 or step == args.steps - 1:  # read the history rarely: one sync per 100 steps
-            recent = loss_fn.loss_history_[-100:]
-            bar.set_postfix(bound=f"{-sum(recent) / len(recent):.2f}")
-    bar.close()
+    history = fit(loss_fn, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  progress=not args.no_progress, log_every=100, show_bound=True,
+                  desc=f"{args.estimator} K={args.samples}")  # one float per step
 
     test_bound = iwae_bound(q, p, test, n_samples=args.eval_samples).mean().item()
-    train_bound = -sum(loss_fn.loss_history_[-100:]) / min(100, len(loss_fn.loss_history_))
+    train_bound = -sum(history[-100:]) / len(history[-100:])
     print(f"estimator={args.estimator} K={args.samples} steps={args.steps}")
     print(f"final training bound (last 100 steps, K={args.samples}): {train_bound:.3f} nats")
     print(f"test-set IWAE bound (K={args.eval_samples}, {len(test)} digits): {test_bound:.3f} nats")
 
-    history = torch.tensor(loss_fn.loss_history_).neg()  # [steps]: the training bound per step
+    bound = torch.tensor(history).neg()  # [steps]: the training bound per step
     window = max(1, min(100, args.steps // 20))
-    smooth = history.unfold(0, window, 1).mean(-1) if len(history) >= window else history
+    smooth = bound.unfold(0, window, 1).mean(-1)  # [steps - window + 1]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(history.numpy(), alpha=0.25, lw=0.8, label="per step")
+    ax.plot(bound.numpy(), alpha=0.25, lw=0.8, label="per step")
     ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), lw=1.5, label=f"mean of {window} steps")
     ax.axhline(test_bound, color="k", ls="--", lw=1, label=f"test IWAE$_{{{args.eval_samples}}}$ = {test_bound:.2f}")
     ax.set_xlabel("step")
