@@ -1,0 +1,149 @@
+"""Shared pieces of the benchmark: data, batch order, the common model format, the one evaluator.
+
+Nothing here imports vaekit or a peer library, so the evaluator and the initial weights are the
+same for every contender.
+
+Common model format: ``{"enc": state_dict, "dec": state_dict}`` with the parameter names of
+``vaekit.latents.BernoulliEncoder`` (``net.*``) and ``vaekit.latents.SigmoidBeliefNet``
+(``prior_logits``, ``net.*``). The plain modules below have exactly those names, so every
+contender (vaekit, the hand-written floor, Pyro, Storchastic) trains a copy of the same modules
+from the same initial state.
+"""
+from __future__ import annotations
+
+import math
+import os
+import resource
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "binarized_mnist.npz"
+DATA_DIM = 784
+LATENT_DIM = 200
+HIDDEN = 200
+
+
+# -- data -----------------------------------------------------------------------------------------
+def load_packed(path: str | os.PathLike, split: str) -> np.ndarray:
+    """The packed uint8 rows of one split (``[N, 98]``); unpack per batch with :func:`unpack`."""
+    with np.load(path) as f:
+        return np.ascontiguousarray(f[split])
+
+
+def unpack(packed: np.ndarray) -> torch.Tensor:
+    """Packed rows ``[N, 98]`` -> float32 images ``[N, 784]`` of 0/1."""
+    return torch.from_numpy(np.unpackbits(packed, axis=1)[:, :DATA_DIM].astype(np.float32))
+
+
+def batch_order(n_train: int, batch_size: int, n_steps: int, seed: int) -> np.ndarray:
+    """Row indices of every step's batch ``[n_steps, batch_size]``: epochs of seeded permutations."""
+    rng = np.random.RandomState(seed)
+    per_epoch = n_train // batch_size
+    rows = []
+    while len(rows) * per_epoch < n_steps:
+        rows.append(rng.permutation(n_train)[: per_epoch * batch_size].reshape(per_epoch, batch_size))
+    return np.concatenate(rows)[:n_steps]
+
+
+# -- the common model format ----------------------------------------------------------------------
+def _mlp(n_in: int, n_out: int, hidden: int | None) -> nn.Module:
+    if hidden is None:
+        return nn.Linear(n_in, n_out)
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
+
+
+class PlainEncoder(nn.Module):
+    """q(z|x) logits; same parameter names as ``vaekit.latents.BernoulliEncoder``."""
+
+    def __init__(self, hidden: int | None):
+        super().__init__()
+        self.net = _mlp(DATA_DIM, LATENT_DIM, hidden)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PlainSBN(nn.Module):
+    """p(z) logits and p(x|z) logits; same parameter names as ``vaekit.latents.SigmoidBeliefNet``."""
+
+    def __init__(self, hidden: int | None):
+        super().__init__()
+        self.prior_logits = nn.Parameter(torch.zeros(LATENT_DIM))
+        self.net = _mlp(LATENT_DIM, DATA_DIM, hidden)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def hidden_of(model: str) -> int | None:
+    if model == "linear":
+        return None
+    if model == "nonlinear":
+        return HIDDEN
+    raise ValueError(f"model must be 'linear' or 'nonlinear'; got {model!r}")
+
+
+def initial_state(model: str, seed: int, train_mean: np.ndarray | None = None) -> dict:
+    """The common initial weights of a model (torch default init under ``seed``)."""
+    torch.manual_seed(seed)
+    enc, dec = PlainEncoder(hidden_of(model)), PlainSBN(hidden_of(model))
+    return {"enc": enc.state_dict(), "dec": dec.state_dict()}
+
+
+def plain_models(model: str, state: dict) -> tuple[PlainEncoder, PlainSBN]:
+    enc, dec = PlainEncoder(hidden_of(model)), PlainSBN(hidden_of(model))
+    enc.load_state_dict(state["enc"])
+    dec.load_state_dict(state["dec"])
+    return enc, dec
+
+
+# -- the one evaluator ----------------------------------------------------------------------------
+@torch.no_grad()
+def iwae_bound(model: str, state: dict, x: torch.Tensor, *, k: int, seed: int,
+               data_chunk: int = 50, sample_chunk: int = 100) -> float:
+    """Mean over ``x`` of the K-sample importance-weighted bound on log p(x), in nats.
+
+    log p(x) >= E[ log (1/K) sum_k p(x, z_k) / q(z_k|x) ],  z_k ~ q(z|x). Plain torch, float64
+    accumulation across sample chunks, a fixed generator so every contender is scored alike.
+    """
+    enc, dec = plain_models(model, state)
+    gen = torch.Generator().manual_seed(seed)
+    prior = dec.prior_logits
+    log_norm_prior = F.softplus(prior).sum()
+    total = 0.0
+    for i in range(0, x.shape[0], data_chunk):
+        xb = x[i:i + data_chunk]  # [b, D]
+        logits_q = enc(xb)  # [b, H]
+        probs_q = torch.sigmoid(logits_q)
+        parts = []
+        for j in range(0, k, sample_chunk):
+            kk = min(sample_chunk, k - j)
+            z = torch.bernoulli(probs_q.unsqueeze(1).expand(-1, kk, -1), generator=gen)  # [b, kk, H]
+            log_q = -F.binary_cross_entropy_with_logits(logits_q.unsqueeze(1).expand_as(z), z,
+                                                        reduction="none").sum(-1)  # [b, kk]
+            log_pz = z @ prior - log_norm_prior  # [b, kk]
+            logits_x = dec(z)  # [b, kk, D]
+            log_px = -F.binary_cross_entropy_with_logits(logits_x, xb.unsqueeze(1).expand_as(logits_x),
+                                                         reduction="none").sum(-1)  # [b, kk]
+            parts.append((log_pz + log_px - log_q).double())
+        log_w = torch.cat(parts, dim=1)  # [b, K]
+        total += (torch.logsumexp(log_w, dim=1) - math.log(k)).sum().item()
+    return total / x.shape[0]
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def max_rss_mib() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process, from /proc."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
