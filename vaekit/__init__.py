@@ -30,7 +30,7 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
-from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_stats
+from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 
 __version__ = "0.1.0"
@@ -92,6 +92,7 @@ __all__ = [
     "load_binarized_mnist",
     "load_digits_binarized",
     # gradient diagnostics
+    "gradient_draws",
     "gradient_stats",
     "compare_estimators",
     "GradientStats",

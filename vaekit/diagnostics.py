@@ -8,14 +8,14 @@ losses on the same models and batch and returns one table.
 from __future__ import annotations
 
 import math
-from typing import Mapping, NamedTuple, Sequence
+from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
 from vaekit.losses.base import Loss
 
-__all__ = ["GradientStats", "GradientComparison", "gradient_stats", "compare_estimators"]
+__all__ = ["GradientStats", "GradientComparison", "gradient_draws", "gradient_stats", "compare_estimators"]
 
 
 class GradientStats(NamedTuple):
@@ -41,6 +41,52 @@ class GradientStats(NamedTuple):
         return float(finite.mean()) if finite.numel() else math.nan
 
 
+def gradient_draws(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[Tensor], n_draws: int, *,
+                   target: Tensor | None = None) -> Iterator[list[Tensor]]:
+    """Yield ``n_draws`` independent gradients of ``loss_fn`` on the batch ``x``, all at one state.
+
+    Each draw is one fresh call of the loss and one ``torch.autograd.grad`` (``.grad`` fields are
+    untouched; unused parameters give zeros). The loss's buffers (running baselines) are restored
+    before every draw and once more at the end, so the draws are iid and the loss is left as it
+    was. A vaekit ``Loss`` is called through ``estimate`` (nothing enters ``loss_history_``);
+    any other callable as ``loss_fn(x)`` or ``loss_fn(x, target=target)``. Draws run one after
+    another: a loss returns the batch mean, whose per-draw gradients one backward cannot separate.
+
+    Shapes:
+        x: ``[B, *x_shape]``; each yielded list holds one tensor per parameter, of its shape.
+
+    Example:
+        >>> import torch
+        >>> from vaekit import VIMCO
+        >>> from vaekit.latents import BernoulliEncoder, SigmoidBeliefNet
+        >>> loss_fn = VIMCO(BernoulliEncoder(4, 2), SigmoidBeliefNet(2, 4), n_samples=3)
+        >>> [tuple(g[0].shape) for g in gradient_draws(loss_fn, torch.ones(5, 4), [loss_fn.gen_model.prior_logits], 2)]
+        [(2,), (2,)]
+    """
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
+        raise ValueError(f"gradient_draws: n_draws must be a positive int; got {n_draws!r}")
+    params = list(params)
+    buffers = dict(loss_fn.named_buffers()) if isinstance(loss_fn, torch.nn.Module) else {}
+    saved = {n: b.detach().clone() for n, b in buffers.items()}
+
+    def restore() -> None:
+        with torch.no_grad():
+            for n, b in buffers.items():
+                b.copy_(saved[n])
+
+    try:
+        for _ in range(n_draws):
+            restore()
+            if isinstance(loss_fn, Loss):
+                loss = loss_fn.estimate(x, x if target is None else target)
+            else:
+                loss = loss_fn(x) if target is None else loss_fn(x, target=target)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            yield [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    finally:
+        restore()
+
+
 def _select(loss_fn: Loss, params: Sequence[str] | None) -> dict[str, Tensor]:
     named = dict(loss_fn.named_parameters())
     if params is None:
@@ -55,12 +101,8 @@ def gradient_stats(loss_fn: Loss, x: Tensor, *, n_draws: int = 100, target: Tens
                    params: Sequence[str] | None = None) -> dict[str, GradientStats]:
     """Mean, variance and SNR of ``loss_fn``'s gradient on the batch ``x``, per parameter tensor.
 
-    Every draw calls ``loss_fn.estimate`` once (not recorded in ``loss_history_``) and takes its
-    gradient with ``torch.autograd.grad`` (``.grad`` fields are untouched). Buffers of the loss
-    (running baselines) are restored before each draw and after the last, so the N draws are iid
-    estimates at the same state and the loss is left as it was. Statistics accumulate in float64
-    with Welford's update, in memory O(P). Draws run one after another: a loss returns the batch
-    mean, from which per-draw gradients of one batched backward cannot be separated.
+    The N draws come from :func:`gradient_draws` (iid, at one state, the loss left as it was);
+    statistics accumulate in float64 with Welford's update, in memory O(P).
 
     Shapes:
         x: ``[B, *x_shape]``; each returned tensor has its parameter's shape.
@@ -89,26 +131,14 @@ def gradient_stats(loss_fn: Loss, x: Tensor, *, n_draws: int = 100, target: Tens
         raise ValueError(f"gradient_stats: n_draws must be an int >= 2; got {n_draws!r}")
     chosen = _select(loss_fn, params)
     names, tensors = list(chosen), list(chosen.values())
-    saved = {n: b.detach().clone() for n, b in loss_fn.named_buffers()}
-    buffers = dict(loss_fn.named_buffers())
     mean = [torch.zeros_like(p, dtype=torch.float64) for p in tensors]
     m2 = [torch.zeros_like(p, dtype=torch.float64) for p in tensors]
-    t = x if target is None else target
-    try:
-        for i in range(1, n_draws + 1):
-            with torch.no_grad():
-                for n, b in buffers.items():
-                    b.copy_(saved[n])
-            grads = torch.autograd.grad(loss_fn.estimate(x, t), tensors, allow_unused=True)
-            for j, (g, p) in enumerate(zip(grads, tensors)):
-                g = torch.zeros_like(p, dtype=torch.float64) if g is None else g.detach().to(torch.float64)
-                delta = g - mean[j]
-                mean[j] += delta / i
-                m2[j] += delta * (g - mean[j])
-    finally:
-        with torch.no_grad():
-            for n, b in buffers.items():
-                b.copy_(saved[n])
+    for i, grads in enumerate(gradient_draws(loss_fn, x, tensors, n_draws, target=target), start=1):
+        for j, g in enumerate(grads):  # Welford's update, in float64
+            g = g.detach().to(torch.float64)
+            delta = g - mean[j]
+            mean[j] += delta / i
+            m2[j] += delta * (g - mean[j])
     out = {}
     for n, mu, s2 in zip(names, mean, m2):
         var = s2 / (n_draws - 1)

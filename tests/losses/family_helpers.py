@@ -4,24 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vaekit.testing import exact_elbo, exact_elbo_gaussian, flat
-
-
-def frozen_gradient_samples(loss_fn, x: Tensor, params, n_draws: int, *, replicas: int = 1) -> Tensor:
-    """Like ``vaekit.testing.gradient_samples`` but restores the loss's buffers before every call,
-    so rows are iid even for running baselines (each row: ``replicas`` copies of x in one call)."""
-    params = list(params)
-    saved = {n: b.detach().clone() for n, b in loss_fn.named_buffers()}
-    buffers = dict(loss_fn.named_buffers())
-    x_rep = x.repeat((replicas,) + (1,) * (x.dim() - 1))
-    rows = []
-    for _ in range(n_draws):
-        with torch.no_grad():
-            for n, b in buffers.items():
-                b.copy_(saved[n])
-        grads = torch.autograd.grad(loss_fn(x_rep), params, allow_unused=True)
-        rows.append(flat([torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]))
-    return torch.stack(rows)  # [n_draws, P]
+from vaekit.testing import exact_elbo, exact_elbo_gaussian
 
 
 def exact_elbo_any(q, p, x: Tensor, kind: str) -> Tensor:

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from vaekit import ELBO, InputDependentBaseline, LeaveOneOut, MovingAverage, Reinforce, VarianceNormalization
 from vaekit.baselines import apply_baselines
 from vaekit.losses import reinforce_estimate
-from vaekit.testing import assert_unbiased, exact_gradients, tiny_sbn
+from vaekit.testing import assert_unbiased, exact_gradients, gradient_samples, tiny_sbn
 from vaekit.testing.references_family import loo_baseline_reference, reinforce_reference
 from vaekit.testing.strategies import tiny_models
 
-from tests.losses.family_helpers import exact_elbo_any, frozen_gradient_samples
+from tests.losses.family_helpers import exact_elbo_any
 
 
 def test_reinforce_estimate_matches_loop_reference():
@@ -95,7 +95,7 @@ def test_unbiased_for_elbo_gradient(config, spec):
     loss_fn = Reinforce(q, p, n_samples=spec.n_samples, baselines=_baselines(config, spec.data_dim, spec.n_samples))
     params = list(q.parameters()) + list(p.parameters())
     exact = exact_gradients(lambda: -exact_elbo_any(q, p, x, spec.kind).mean(), params)
-    samples = frozen_gradient_samples(loss_fn, x, params, 300, replicas=20)
+    samples = gradient_samples(loss_fn, x, params, 300, replicas=20)
     assert_unbiased(samples, exact, failure_rate=1e-3, name=f"Reinforce[{config}]")
 
 
@@ -113,7 +113,7 @@ def test_variance_normalization_scales_the_score_term(spec):
     phi, theta = list(q.parameters()), list(p.parameters())
     exact_phi = [g / 2 for g in exact_gradients(lambda: -exact_elbo_any(q, p, x, spec.kind).mean(), phi)]
     exact_theta = exact_gradients(lambda: -exact_elbo_any(q, p, x, spec.kind).mean(), theta)
-    samples = frozen_gradient_samples(loss_fn, x, phi + theta, 300, replicas=20)
+    samples = gradient_samples(loss_fn, x, phi + theta, 300, replicas=20)
     assert_unbiased(samples, exact_phi + exact_theta, failure_rate=1e-3, name="Reinforce[variance_normalization]")
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from vaekit.diagnostics import gradient_draws
 from vaekit.testing.oracle import exact_gradients
 
 __all__ = [
@@ -46,8 +47,8 @@ def gradient_samples(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence
     calls on the batch ``x``. Each row is therefore an unbiased sample of the gradient of
     E[loss_fn(x)] (the loss of ONE batch ``x``; vaekit losses return the mean over the batch of
     the NEGATIVE objective, so compare with ``-grad objective``), with variance divided by
-    ``replicas``. Rows are iid provided the loss keeps no state that changes between calls
-    (e.g. a learned or running-average baseline: freeze it, or test it separately).
+    ``replicas``. Draws come from :func:`vaekit.diagnostics.gradient_draws`: the loss's buffers
+    (running baselines) are restored before every call, so rows are iid at one state.
     ``replicas > 1`` makes the test faster but is only valid for losses whose estimate on a
     batch is the mean of independent per-row estimates (true for ELBO, IWAE, VIMCO; not for
     estimators that normalise over the batch).
@@ -71,19 +72,13 @@ def gradient_samples(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence
         >>> tuple(g.shape)
         (4, 11)
     """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
-        raise ValueError(f"gradient_samples: n_draws must be a positive int; got {n_draws!r}")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise ValueError(f"gradient_samples: replicas must be a positive int; got {replicas!r}")
-    params = list(params)
-    reps = (replicas,) + (1,) * (x.dim() - 1)
-    x_rep = x.repeat(*reps)  # [R*B, *x_shape]
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 1:
+        raise ValueError(f"gradient_samples: n_draws must be a positive int; got {n_draws!r}")
+    x_rep = x.repeat((replicas,) + (1,) * (x.dim() - 1))  # [R*B, *x_shape]
     t_rep = None if target is None else target.repeat((replicas,) + (1,) * (target.dim() - 1))
-    rows = []
-    for _ in range(n_draws):
-        loss = loss_fn(x_rep) if t_rep is None else loss_fn(x_rep, target=t_rep)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        rows.append(flat([torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]))
+    rows = [flat(g) for g in gradient_draws(loss_fn, x_rep, params, n_draws, target=t_rep)]  # each [P]
     return torch.stack(rows)  # [n_draws, P]
 
 
