@@ -16,7 +16,6 @@ import copy
 import typing
 from abc import ABCMeta, abstractmethod
 
-import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Transform
 from torch.distributions.transforms import _InverseTransform

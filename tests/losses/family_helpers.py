@@ -12,12 +12,6 @@ def exact_elbo_any(q, p, x: Tensor, kind: str) -> Tensor:
     return exact_elbo(q, p, x) if kind == "sbn" else exact_elbo_gaussian(q, p, x)
 
 
-def input_grads(out: Tensor, inputs, weights: Tensor) -> list[Tensor]:
-    """Gradients of ``(out * weights).sum()`` w.r.t. ``inputs``, zeros for unused inputs."""
-    grads = torch.autograd.grad((out * weights).sum(), list(inputs), allow_unused=True)
-    return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
-
-
 def set_q_to_posterior(q, p) -> None:
     """Set a 1-latent GaussianEncoder (linear heads) to the exact posterior of a LinearGaussianModel.
 

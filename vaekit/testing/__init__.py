@@ -35,7 +35,7 @@ from vaekit.testing.oracle import (
     exact_log_marginal,
     gauss_hermite,
 )
-from vaekit.testing.references import elbo_reference, iwae_reference, vimco_reference
+from vaekit.testing.references import assert_matches_reference, elbo_reference, iwae_reference, vimco_reference
 from vaekit.testing.references_family import (
     dreg_reference,
     exact_posterior_fit,
@@ -80,6 +80,7 @@ __all__ = [
     "elbo_reference",
     "iwae_reference",
     "vimco_reference",
+    "assert_matches_reference",
     # loop references and exact targets of the rest of the family (references_family.py)
     "reinforce_reference",
     "loo_baseline_reference",
