@@ -8,17 +8,16 @@ set, which the Inductor tests do.
 Cost (measured on 2 shared CPU cores): ``aot_eager`` takes about 1-3 s per loss; an Inductor
 compile of the forward and backward of one loss about 25-35 s. So the default suite compiles
 every loss with ``aot_eager`` and one representative (VIMCO) with Inductor; the Inductor sweep
-over every loss is marked ``slow`` (measured: 14 passed, Reinforce+nvil fails, about 200 s on one
-core; see ``_INDUCTOR_KNOWN_BAD``).
+over every loss is marked ``slow`` (about 200 s on one core).
 """
 import pytest
 import torch
 import torch._dynamo
 import torch._inductor.config
+from losses.loss_cases import LOSS_CASES, as_case
 from torch._dynamo.testing import CompileCounterWithBackend
 
 import vaekit
-from losses.loss_cases import LOSS_CASES, as_case
 
 D, H, B = 10, 3, 6  # data dim, latent dim, batch
 
@@ -64,13 +63,13 @@ def _assert_same(eager, compiled, name):
     assert frames >= 1, f"{name}: nothing was compiled (dynamo fell back to eager)"
     for call in range(2):
         torch.testing.assert_close(v_c[call], v_e[call], rtol=1e-5, atol=1e-5,
-                                   msg=lambda m: f"{name} value, call {call}: {m}")
+                                   msg=lambda m, call=call: f"{name} value, call {call}: {m}")
         assert g_c[call].keys() == g_e[call].keys()
         for p, g in g_e[call].items():
             assert (g is None) == (g_c[call][p] is None), f"{name}: {p} gets a gradient in only one mode"
             if g is not None:
                 torch.testing.assert_close(g_c[call][p], g, rtol=1e-4, atol=1e-5,
-                                           msg=lambda m: f"{name} grad {p}, call {call}: {m}")
+                                           msg=lambda m, p=p, call=call: f"{name} grad {p}, call {call}: {m}")
 
 
 @pytest.fixture(autouse=True)
@@ -102,26 +101,17 @@ def _inductor_check(name):
     _assert_same(eager, compiled, name)
 
 
-def test_compiled_loss_matches_eager_inductor_representative():
-    _inductor_check("VIMCO")
-
-
-# Known wrong gradients under Inductor (torch 2.13): a running baseline reads its buffer in the
-# forward and updates it in place after; the min-cut partitioner recomputes the read in the
-# backward, after the update (pytorch/pytorch PR #197039, "Don't recompute reads of mutated inputs
-# or mutable buffers", open). Reading the running state outside the graph (torch.compiler.disable on
-# MovingAverage.forward and VarianceNormalization.transform) fixes it. Other losses with running
-# baselines pass here only because their shift/scale happens to be invisible (LOO removes a constant
-# shift; the variance scale clamps at 1).
-_INDUCTOR_KNOWN_BAD = {"Reinforce+nvil"}
+@pytest.mark.parametrize("name", ["VIMCO", "Reinforce+nvil"])
+def test_compiled_loss_matches_eager_inductor_representative(name):
+    """VIMCO, and Reinforce with NVIL's running baselines: their state is read and then updated in
+    place in one call. With the read inside the graph, Inductor's partitioner recomputed it in the
+    backward pass after the update and gave wrong phi-gradients (torch 2.13); apply_baselines now
+    reads baseline state outside the graph, and this case guards that."""
+    _inductor_check(name)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="torch partitioner recomputes a mutated buffer read (see above)"))
-    if n in _INDUCTOR_KNOWN_BAD else n
-    for n in sorted(CASES)
-])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_compiled_loss_matches_eager_inductor(name):
     _inductor_check(name)
 

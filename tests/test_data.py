@@ -55,7 +55,7 @@ def test_digits_binarized_split_and_threshold():
     # The two parts together are exactly the thresholded data set (as multisets of rows).
     expected = torch.from_numpy(load_digits().data / 16.0 > 0.5).float()
     both = torch.cat([train, test])
-    key = lambda t: sorted(map(tuple, t.int().tolist()))  # noqa: E731
+    key = lambda t: sorted(map(tuple, t.int().tolist()))
     assert key(both) == key(expected)
     # Same seed, same split; another seed, another split.
     again, _ = load_digits_binarized(test_size=0.25, seed=3)

@@ -37,7 +37,7 @@ def test_each_epoch_visits_every_row_once_and_drops_the_remainder():
     history = fit(rec, data, steps=9, batch_size=3, progress=False)
     assert len(history) == 9 and all(len(b) == 3 for b in rec.seen)
     for epoch in range(3):  # 10 rows, batches of 3: three batches per permutation, one row dropped
-        rows = sum(rec.seen[3 * epoch: 3 * epoch + 3], [])
+        rows = [r for batch in rec.seen[3 * epoch: 3 * epoch + 3] for r in batch]
         assert len(set(rows)) == 9 and set(rows) <= set(range(10))
     # The order comes from the seed: same seed, same batches; another seed, others.
     again, other = _Recorder(), _Recorder()
@@ -111,10 +111,10 @@ def test_progress_bar_runs_and_missing_tqdm_is_explained(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(steps=0), "steps must be a positive int"),
-        (dict(steps=2, batch_size=31), "N >= batch_size"),
-        (dict(steps=2, checkpoint_every=1), "needs a checkpoint path"),
-        (dict(steps=2, log_every=0), "log_every"),
+        ({"steps": 0}, "steps must be a positive int"),
+        ({"steps": 2, "batch_size": 31}, "N >= batch_size"),
+        ({"steps": 2, "checkpoint_every": 1}, "needs a checkpoint path"),
+        ({"steps": 2, "log_every": 0}, "log_every"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -9,8 +9,8 @@ order and trains on its own slice of each global batch; only rank 0 shows the ba
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

@@ -80,7 +80,7 @@ def test_sbn_example_under_torchrun(fake_mnist, tmp_path):
            "--estimators", "vimco", "--steps", "3", "--samples", "2", "--batch-size", "5", "--latent", "3",
            "--eval-samples", "3", "--eval-size", "0", "--no-progress", "--output", str(png)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("test IWAE bound") == 1  # rank 0 alone evaluates
     assert png.is_file()
