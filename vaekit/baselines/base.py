@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines"]
@@ -108,7 +109,7 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
     seen: list[Tensor] = []
     for baseline in baselines:
         seen.append(current)
-        b, c = baseline.transform(current, x)
+        b, c = _read(baseline, current, x)
         if b is not None:
             fit = baseline.fit_loss(current, b)
             if fit is not None:
@@ -122,6 +123,20 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
             scale = scale * c
             current = current / c  # [B, K]
     return CentredSignal(current, shift, scale, penalty, seen)
+
+
+@torch.compiler.disable
+def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``baseline.transform`` run outside any torch.compile graph.
+
+    Running baselines are read here and written in place by ``update`` later in the same call.
+    Inside a compiled graph, Inductor's partitioner may recompute a cheap read of that state in
+    the backward pass, after the in-place update, and so use the wrong baseline (torch 2.13:
+    wrong phi-gradients for NVIL). Read eagerly, the state enters the graph as a fresh input that
+    the update cannot change. Learned baselines run eagerly too; their fit penalty still
+    back-propagates through this boundary.
+    """
+    return baseline.transform(signal, x)
 
 
 def update_baselines(baselines: Sequence[Baseline], seen: Sequence[Tensor]) -> None:
