@@ -18,6 +18,13 @@ pytest.importorskip("matplotlib")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _examples_on_path(monkeypatch):
+    # The MNIST examples import their shared helper, examples/mnist_common.py, as a sibling module
+    # (as a script run from any directory or under torchrun does, its folder being on sys.path).
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
 def _load(name):
     spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
