@@ -35,7 +35,7 @@ from vaekit.testing.oracle import (
     exact_log_marginal,
     gauss_hermite,
 )
-from vaekit.testing.references import assert_matches_reference, elbo_reference, iwae_reference, vimco_reference
+from vaekit.testing.references import assert_loss_matches_reference, assert_matches_reference, elbo_reference, iwae_reference, vimco_reference
 from vaekit.testing.references_family import (
     dreg_reference,
     exact_posterior_fit,
@@ -81,6 +81,7 @@ __all__ = [
     "iwae_reference",
     "vimco_reference",
     "assert_matches_reference",
+    "assert_loss_matches_reference",
     # loop references and exact targets of the rest of the family (references_family.py)
     "reinforce_reference",
     "loo_baseline_reference",

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from vaekit._math import with_grad
 
-__all__ = ["elbo_reference", "iwae_reference", "vimco_reference", "assert_matches_reference"]
+__all__ = ["elbo_reference", "iwae_reference", "vimco_reference", "assert_matches_reference", "assert_loss_matches_reference"]
 
 
 def _check(log_p: Tensor, log_q: Tensor, min_k: int = 1) -> tuple[Tensor, Tensor]:
@@ -156,3 +156,44 @@ def assert_matches_reference(estimate: Callable[..., Tensor], reference: Callabl
     for i, (a, b) in enumerate(zip(*grads)):
         torch.testing.assert_close(a, b.to(a.dtype), rtol=rtol, atol=atol,
                                    msg=lambda m, i=i: f"gradients w.r.t. input {i} differ: {m}")
+
+
+def assert_loss_matches_reference(loss_fn, x: Tensor, reference: Callable[[Tensor, Tensor], Tensor], *,
+                                  reparam: bool, seed: int = 0, rtol: float = 1e-10, atol: float = 1e-12) -> None:
+    """Assert that a Loss module wires its estimator correctly: on one replayed draw, its value and
+    parameter gradients equal those of ``-mean_b reference(log_p, log_q)``.
+
+    The loss is called once under ``torch.manual_seed(seed)``; the RNG is then replayed and
+    ``loss_fn.draw`` gives the same ``log_p``, ``log_q`` ``[B, K]`` that the reference scores. This
+    checks what the pure-function test cannot: which sampler the module uses, what it passes to
+    its estimator and how it reduces over the batch.
+
+    Args:
+        loss_fn: a vaekit ``Loss`` whose estimate is one ``draw`` followed by a pure function.
+        x: a batch ``[B, *x_shape]``.
+        reference: ``(log_p, log_q) -> [B]``, e.g. ``lambda lp, lq: iwae_reference(lp, lq, score_function=True)``.
+        reparam: whether the loss draws with ``rsample``.
+        seed: the seed both draws start from.
+        rtol, atol: tolerances of ``torch.testing.assert_close`` for the gradients.
+
+    Example:
+        >>> from vaekit import VIMCO
+        >>> from vaekit.testing import tiny_sbn
+        >>> q, p, x = tiny_sbn()
+        >>> assert_loss_matches_reference(VIMCO(q, p, n_samples=3), x, vimco_reference, reparam=False)
+    """
+    params = [p for p in loss_fn.parameters() if p.requires_grad]
+    torch.manual_seed(seed)
+    loss = loss_fn(x)
+    g_mod = torch.autograd.grad(loss, params, allow_unused=True)
+    torch.manual_seed(seed)
+    _, log_p, log_q = loss_fn.draw(x, x, reparam=reparam)
+    ref = -reference(log_p, log_q).mean()
+    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
+    torch.testing.assert_close(loss.detach(), ref.detach().to(loss.dtype), rtol=1e-12, atol=1e-12,
+                               msg=lambda m: f"values differ: {m}")
+    for (name, _), a, b in zip([(n, p) for n, p in loss_fn.named_parameters() if p.requires_grad], g_mod, g_ref):
+        a = torch.zeros_like(b) if a is None and b is not None else a
+        b = torch.zeros_like(a) if b is None and a is not None else b
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m, name=name: f"gradient of {name} differs: {m}")
