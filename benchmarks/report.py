@@ -31,6 +31,13 @@ def _f(v, nd=2):
     return f"{v:.{nd}f}"
 
 
+def _g(v, nd):
+    """Fixed decimals, or 3 significant digits for large numbers."""
+    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+        return "-"
+    return f"{v:.3g}" if abs(v) >= 1e4 else f"{v:.{nd}f}"
+
+
 def _med(rec):
     t = rec.get("timing") if rec else None
     return t["median_ms"] if t else None
@@ -50,10 +57,12 @@ def _status(rec):
 
 def timing_table(m, kkey):
     ph = m.get(kkey, {})
-    lines = [f"| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | compiled ms | compiled / floor |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | vaekit, validation off / floor "
+             "| compiled ms | compiled / floor |",
+             "|---|---|---|---|---|---|---|"]
     for e in ESTIMATORS:
         fl, vk, co = ph.get(f"floor:{e}"), ph.get(f"vaekit:{e}"), ph.get(f"vaekit_compiled:{e}")
+        nv = ph.get(f"vaekit_noval:{e}")
 
         def cell(r):
             if r is None:
@@ -64,7 +73,7 @@ def timing_table(m, kkey):
             return f"{t['median_ms']:.2f} ({t['min_ms']:.2f}-{t['max_ms']:.2f})"
 
         lines.append(f"| {LABEL[e]} | {cell(fl)} | {cell(vk)} | {_f(_ratio(_med(vk), _med(fl)))} | "
-                     f"{cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |")
+                     f"{_f(_ratio(_med(nv), _med(fl)))} | {cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |")
     return "\n".join(lines)
 
 
@@ -82,10 +91,10 @@ def peer_table(m, kkey, peer_map):
 
 def bound_table(m, kkey, peer_map):
     ph = m.get(kkey, {})
-    lines = ["| contender | steps | test IWAE bound (K=eval) | max RSS MiB | RSS growth MiB / 1000 steps | notes |",
+    lines = ["| contender | steps | test IWAE bound | max RSS MiB | RSS growth MiB (per 1000 steps) | notes |",
              "|---|---|---|---|---|---|"]
     for name, r in ph.items():
-        if name.startswith("vaekit_compiled"):
+        if name.startswith(("vaekit_compiled", "vaekit_noval")):
             continue
         note = ""
         info = r.get("info") or {}
@@ -94,22 +103,25 @@ def bound_table(m, kkey, peer_map):
         if r["status"] != "ok":
             note = f"failed: {r['error']}"
         lines.append(f"| {name} | {r.get('final_step', r.get('steps'))} | {_f(r.get('test_bound'))} | "
-                     f"{_f(r.get('max_rss_mib'), 0)} | {_f(r.get('rss_growth_mib_per_1000_steps'), 1)} | {note} |")
+                     f"{_f(r.get('max_rss_mib'), 0)} | {_f(r.get('rss_growth_mib'), 1)} "
+                     f"({_f(r.get('rss_growth_mib_per_1000_steps'), 0)}) | {note} |")
     return "\n".join(lines)
 
 
 def snr_table(m):
     res = (m.get("snr") or {}).get("results", {})
     ks = sorted({int(k.split("@K=")[1]) for k in res})
-    head = "| estimator | " + " | ".join(f"SNR q K={k} (vaekit / floor) | SNR p K={k} (vaekit / floor)" for k in ks) + " |"
-    lines = [head, "|---|" + "---|" * (2 * len(ks))]
+    head = "| estimator | " + " | ".join(f"SNR q K={k} (vaekit / floor) | SNR p K={k} (vaekit / floor) | "
+                                         f"total var q K={k} (vaekit / floor)" for k in ks) + " |"
+    lines = [head, "|---|" + "---|" * (3 * len(ks))]
     for e in ESTIMATORS:
         cells = []
         for k in ks:
             v, f = res.get(f"vaekit:{e}@K={k}", {}), res.get(f"floor:{e}@K={k}", {})
-            for part in ("snr_enc", "snr_dec"):
-                cells.append(f"{_f(v.get(part), 3) if 'error' not in v else 'error'} / "
-                             f"{_f(f.get(part), 3) if 'error' not in f else 'error'}")
+            for part in ("snr_enc", "snr_dec", "var_enc"):
+                nd = 3 if part != "var_enc" else 0
+                cells.append(f"{_g(v.get(part), nd) if 'error' not in v else 'error'} / "
+                             f"{_g(f.get(part), nd) if 'error' not in f else 'error'}")
         lines.append(f"| {LABEL[e]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -174,7 +186,10 @@ def plots(result, docs):
         ax.set_title(f"{model} SBN, K={a['k_train']}: validation IWAE bound (K={a['curve_k']})")
         ax.set_xlabel("training step")
         ax.set_ylabel("nats")
-        ax.set_ylim(bottom=max(ax.get_ylim()[0], -300))
+        firsts = [min(v for s, v in r["curve"].items() if int(s) > 0)
+                  for r in result["models"][model].get(f"k{a['k_train']}", {}).values() if r.get("curve")]
+        if firsts:
+            ax.set_ylim(bottom=min(firsts) - 5)
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(os.path.join(docs, "training_curves.png"), dpi=110)
@@ -202,21 +217,24 @@ def plots(result, docs):
     fig.savefig(os.path.join(docs, "time_per_step.png"), dpi=110)
     plt.close(fig)
     written.append("time_per_step.png")
-    # SNR
-    fig, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 4.5), squeeze=False)
-    for ax, model in zip(axes[0], models):
+    # SNR and variance
+    fig, axes = plt.subplots(2, len(models), figsize=(7 * len(models), 8), squeeze=False)
+    for col, model in enumerate(models):
         res = (result["models"][model].get("snr") or {}).get("results", {})
         ks = sorted({int(k.split("@K=")[1]) for k in res})
         width = 0.8 / max(len(ks), 1)
-        for i, k in enumerate(ks):
-            vals = [res.get(f"vaekit:{e}@K={k}", {}).get("snr_enc", float("nan")) for e in ESTIMATORS]
-            ax.bar([j + i * width for j in range(len(ESTIMATORS))], vals, width, label=f"K={k}")
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ESTIMATORS))])
-        ax.set_xticklabels([LABEL[e] for e in ESTIMATORS], rotation=30, ha="right", fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylabel("mean element-wise SNR of the q(z|x) gradient")
-        ax.set_title(f"{model} SBN: gradient SNR of the inference network")
-        ax.legend()
+        for row, (key, ylabel) in enumerate((("snr_enc", "mean element-wise SNR, q(z|x) gradient"),
+                                             ("var_enc", "total variance, q(z|x) gradient"))):
+            ax = axes[row][col]
+            for i, k in enumerate(ks):
+                vals = [res.get(f"vaekit:{e}@K={k}", {}).get(key, float("nan")) for e in ESTIMATORS]
+                ax.bar([j + i * width for j in range(len(ESTIMATORS))], vals, width, label=f"K={k}")
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ESTIMATORS))])
+            ax.set_xticklabels([LABEL[e] for e in ESTIMATORS], rotation=30, ha="right", fontsize=7)
+            ax.set_yscale("log")
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.set_title(f"{model} SBN: {'SNR' if row == 0 else 'variance'} of the inference-network gradient", fontsize=9)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(docs, "snr.png"), dpi=110)
     plt.close(fig)
@@ -243,11 +261,15 @@ def tables(result):
             parts.append(f"\n### ms per training step, {kkey.upper()}: peers\n")
             parts.append(peer_table(m, kkey, result["peer_map"]))
         parts.append(f"\n### Test bound after the step budget, memory (K={a['k_train']} phase)\n")
+        parts.append(f"Test bound: IWAE K={a['eval_k']} on the first {a['eval_n']} test images (nats, higher is better). "
+                     "Max RSS includes the interpreter, torch and the packed data (about 250 MiB common to all). "
+                     "RSS growth: from the end of warm-up to the last step.\n")
         parts.append(f"Initial weights: {_f(m.get('init_bound_test'))} nats.\n")
         parts.append(bound_table(m, f"k{a['k_train']}", result["peer_map"]))
         kt = m.get(f"k{a['k_time']}", {})
-        parts.append(f"\nMemory in the K={a['k_time']} phase (max RSS MiB / growth MiB per 1000 steps): " + ", ".join(
-            f"{n} {_f(r.get('max_rss_mib'), 0)}/{_f(r.get('rss_growth_mib_per_1000_steps'), 1)}" for n, r in kt.items()))
+        parts.append(f"\nMemory in the K={a['k_time']} phase (max RSS MiB / RSS growth MiB over its timed steps; growth "
+                     "over so few steps is allocator noise of a few MiB unless it is large): " + ", ".join(
+            f"{n} {_f(r.get('max_rss_mib'), 0)}/{_f(r.get('rss_growth_mib'), 1)}" for n, r in kt.items()))
         if m.get("snr"):
             s = m["snr"]
             parts.append(f"\n### Gradient SNR ({s['definition']}; {s['draws']} draws; fixed training batch; "

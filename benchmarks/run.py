@@ -53,21 +53,21 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--k-train", type=int, default=5, help="K of the training phase (bound and timing)")
     p.add_argument("--k-time", type=int, default=50, help="K of the timing-only phase")
-    p.add_argument("--budget", type=int, default=None, help="training steps for the bound (full 800, quick 40)")
-    p.add_argument("--time-steps", type=int, default=None, help="steps in the timing-only phase (full 80, quick 12)")
+    p.add_argument("--budget", type=int, default=None, help="training steps for the bound (full 600, quick 40)")
+    p.add_argument("--time-steps", type=int, default=None, help="steps in the timing-only phase (full 60, quick 12)")
     p.add_argument("--slow-steps", type=int, default=None,
-                   help="step cap for the timing-only vaekit variants (compiled, validation off) (full 200, quick 12)")
+                   help="step cap for the timing-only vaekit variants (compiled, validation off) (full 150, quick 12)")
     p.add_argument("--warmup", type=int, default=None, help="untimed first steps (full 10, quick 3)")
-    p.add_argument("--chunk", type=int, default=None, help="steps per round-robin turn (full 20, quick 3)")
+    p.add_argument("--chunk", type=int, default=None, help="steps per round-robin turn, halved in the timing-only phase (full 20, quick 4)")
     p.add_argument("--curve-every", type=int, default=None, help="checkpoint every N steps (full 100)")
     p.add_argument("--eval-k", type=int, default=None, help="K of the final test bound (full 1000)")
-    p.add_argument("--eval-n", type=int, default=None, help="test images scored (full 1000)")
-    p.add_argument("--curve-k", type=int, default=None, help="K of the curve bound (full 100)")
-    p.add_argument("--curve-n", type=int, default=None, help="validation images per curve point (full 500)")
+    p.add_argument("--eval-n", type=int, default=None, help="test images scored (full 500)")
+    p.add_argument("--curve-k", type=int, default=None, help="K of the curve bound (full 50)")
+    p.add_argument("--curve-n", type=int, default=None, help="validation images per curve point (full 200)")
     p.add_argument("--snr-draws", type=int, default=None, help="gradient draws for the SNR (full 100)")
     a = p.parse_args(argv)
-    full = dict(budget=800, time_steps=80, slow_steps=200, warmup=10, chunk=20, curve_every=100, eval_k=1000,
-                eval_n=1000, curve_k=100, curve_n=500, snr_draws=100)
+    full = dict(budget=600, time_steps=60, slow_steps=150, warmup=10, chunk=20, curve_every=100, eval_k=1000,
+                eval_n=500, curve_k=50, curve_n=200, snr_draws=100)
     quick = dict(budget=40, time_steps=12, slow_steps=12, warmup=3, chunk=4, curve_every=20, eval_k=100,
                  eval_n=100, curve_k=20, curve_n=100, snr_draws=20)
     for k, v in (quick if a.quick else full).items():
@@ -149,7 +149,8 @@ def round_robin(names, args, model, k, n_steps, state_path, order_path, ckpt_dir
         rng.shuffle(order)
         for name in order:
             s = rec[name]["steps"]
-            todo = min(args.chunk, n_steps[name] - s)
+            # Shorter turns in the timing-only phase: more interleaving over fewer steps.
+            todo = min(args.chunk if ckpt_dir is not None else max(1, args.chunk // 2), n_steps[name] - s)
             if ckpt_dir is not None:
                 todo = min(todo, curve_every - s % curve_every)
             r = send(name, "steps", todo)

@@ -88,6 +88,8 @@ def main(conn, spec):
                                                "snr_dec": rows["gen_model (all)"]["mean_snr"],
                                                "var_enc": rows["inf_net (all)"]["total_variance"],
                                                "var_dec": rows["gen_model (all)"]["total_variance"],
+                                               "mean_norm_enc": rows["inf_net (all)"]["mean_norm"],
+                                               "mean_norm_dec": rows["gen_model (all)"]["mean_norm"],
                                                "via": "vaekit.diagnostics.compare_estimators"}
                         continue
                     s0 = snap()
@@ -102,6 +104,8 @@ def main(conn, spec):
                     ge, gd = torch.stack(g_enc).double(), torch.stack(g_dec).double()
                     out["results"][key] = {"snr_enc": _snr(ge), "snr_dec": _snr(gd),
                                            "var_enc": float(ge.var(0).sum()), "var_dec": float(gd.var(0).sum()),
+                                           "mean_norm_enc": float(ge.mean(0).norm()),
+                                           "mean_norm_dec": float(gd.mean(0).norm()),
                                            "via": "benchmarks/snr.py"}
                 except Exception as e:
                     out["results"][key] = {"error": f"{type(e).__name__}: {e}",
