@@ -41,8 +41,11 @@ import worker  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(common.DEFAULT_DATA), help="binarized MNIST npz (default: %(default)s)")
-    p.add_argument("--out", default=str(HERE / "results"), help="results folder")
-    p.add_argument("--docs", default=str(common.REPO_ROOT / "docs" / "benchmarks"), help="plots folder")
+    p.add_argument("--out", default=None,
+                   help="results folder (default benchmarks/results; with --quick benchmarks/results/quick)")
+    p.add_argument("--docs", default=None,
+                   help="plots folder; the page goes beside it as <folder>.md (default docs/benchmarks; with "
+                        "--quick <out>/benchmarks), so a quick run never overwrites the committed results")
     p.add_argument("--name", default=None, help="result file stem (default: full or quick)")
     p.add_argument("--quick", action="store_true", help="a smoke run: few steps, small evaluation")
     p.add_argument("--seed", type=int, default=0)
@@ -74,6 +77,10 @@ def parse_args(argv=None):
         if getattr(a, k) is None:
             setattr(a, k, v)
     a.name = a.name or ("quick" if a.quick else "full")
+    if a.out is None:
+        a.out = str(HERE / "results" / "quick") if a.quick else str(HERE / "results")
+    if a.docs is None:
+        a.docs = str(Path(a.out) / "benchmarks") if a.quick else str(common.REPO_ROOT / "docs" / "benchmarks")
     return a
 
 
@@ -297,7 +304,8 @@ def main(argv=None):
     log(f"wrote {out_json}")
     import report
 
-    report.main([str(out_json), "--docs", args.docs])
+    report.main([str(out_json), "--docs", args.docs, "--readme", str(Path(args.out) / "README.md"),
+                 "--page", str(Path(args.docs).parent / (Path(args.docs).name + ".md"))])
     log("report written")
 
 
