@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaekit import ELBO, IWAE, VIMCO, BernoulliEncoder, GaussianEncoder, GenModel, InfNet, SigmoidBeliefNet
+from vaekit import ELBO, IWAE, RWS, VIMCO, BernoulliEncoder, GaussianEncoder, GenModel, InfNet, SigmoidBeliefNet, WakeSleep
 from vaekit.latents import BernoulliDecoder
 from vaekit.testing import tiny_sbn
 
@@ -226,3 +226,39 @@ def test_models_of_the_wrong_type_are_rejected():
         ELBO(torch.nn.Linear(3, 2), p)
     with pytest.raises(TypeError, match="gen_model must be a vaekit.GenModel"):
         IWAE(q, q)
+
+
+class _AllOnes(InfNet):
+    """q(z|x) = a point mass on z = 1: its own draws have log q = 0, any z with a 0 has -inf."""
+
+    def __init__(self, latent_dim):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        self.params_ = {"x": x}
+        return self
+
+    def sample(self, n_samples):
+        x = self.params_["x"]
+        return x.new_ones(x.shape[0], n_samples, self.latent_dim)
+
+    def log_prob(self, z):
+        ones = (z == 1).all(dim=-1)  # [B, K]
+        return torch.where(ones, self.scale * 0.0, torch.full_like(self.scale, -math.inf))
+
+
+@pytest.mark.parametrize("make", [lambda q, p, **kw: WakeSleep(q, p, n_samples=2, **kw),
+                                  lambda q, p, **kw: RWS(q, p, n_samples=2, phi_update="mixture", **kw)],
+                         ids=["WakeSleep", "RWS-mixture"])
+def test_sleep_phase_non_finite_log_q_names_the_inference_network(make):
+    """q's own draws score finitely, but dreams from the prior (each z_h = 0 with probability 1/2)
+    get log q = -inf: the loss must say so (in the same check as the wake log-weights), and
+    check_finite=False must skip the check."""
+    torch.manual_seed(0)
+    q, p = _AllOnes(3), SigmoidBeliefNet(3, 4)
+    x = torch.bernoulli(torch.full((6, 4), 0.5))
+    with pytest.raises(FloatingPointError, match=r"_AllOnes.log_prob .*sleep phase"):
+        make(q, p)(x)
+    assert not torch.isfinite(make(q, p, check_finite=False)(x))  # unchecked: the -inf reaches the loss

@@ -102,12 +102,15 @@ class Loss(nn.Module):
                 f"{type(self.inf_net).__name__}.has_rsample is False; use a score-function estimator."
             )
 
-    def draw(self, x: Tensor, target: Tensor, *, reparam: bool, n_samples: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def draw(self, x: Tensor, target: Tensor, *, reparam: bool, n_samples: int | None = None,
+             check: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """Run q on ``x``, draw K latents and score them: ``(z, log_p, log_q)``.
 
         ``z`` is ``[B, K, *z_shape]`` (reparameterised if ``reparam``, else detached);
-        ``log_p = log p(target, z)`` and ``log_q = log q(z|x)`` are ``[B, K]`` and are validated
-        and stored (detached) in ``log_p_`` / ``log_q_``.
+        ``log_p = log p(target, z)`` and ``log_q = log q(z|x)`` are ``[B, K]``, shape-checked and
+        stored (detached) in ``log_p_`` / ``log_q_``. Their finiteness is checked here unless
+        ``check=False``: a loss with a sleep phase checks them afterwards together with the sleep
+        term, ``check_log_weights(log_p, log_q, sleep_log_q=...)``, in one device sync.
         """
         k = self.n_samples if n_samples is None else n_samples
         b = x.shape[0]
@@ -121,15 +124,20 @@ class Loss(nn.Module):
         _check_shape(log_q, (b, k), self.inf_net, "log_prob")
         log_p = self.gen_model(target, z).log_prob(target, z)
         _check_shape(log_p, (b, k), self.gen_model, "log_prob")
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach(), log_q.detach()
+        if check:
+            self.check_log_weights(log_p, log_q)
+        # Copies, not views: under torch.compile a stored detached view of an intermediate
+        # (log_prob's movedim) broke AOT autograd's view replay when the graph went on past here.
+        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
         return z, log_p, log_q
 
     def sleep_log_q(self, n: int) -> Tensor:
         """Sleep phase: draw ``n`` pairs ``(x, z) ~ p(x, z)`` and score them under q: ``log q(z|x)``, ``[n]``.
 
         The dreams carry no gradient (``gen_model.sample`` under ``no_grad``); the result has a
-        gradient into q's parameters only. Used by wake-sleep style losses for the sleep-phi update.
+        gradient into q's parameters only. Used by wake-sleep style losses for the sleep-phi update;
+        they check its finiteness with ``check_log_weights(..., sleep_log_q=...)``, in the same
+        device sync as the wake log-weights.
         """
         with torch.no_grad():
             x, z = self.gen_model.sample(n)
@@ -137,24 +145,22 @@ class Loss(nn.Module):
         _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
         log_q = self.inf_net(x).log_prob(z.unsqueeze(1))  # [n, 1]
         _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
-        if self.check_finite and not bool(torch.isfinite(log_q).all()):
-            raise FloatingPointError(
-                f"{type(self).__name__}: {type(self.inf_net).__name__}.log_prob gave a non-finite value to a "
-                "latent drawn from the generative model (sleep phase): q(z|x) must cover p(z|x)."
-            )
         return log_q.squeeze(1)  # [n]
 
-    def check_log_weights(self, log_p: Tensor, log_q: Tensor) -> None:
+    def check_log_weights(self, log_p: Tensor, log_q: Tensor, *, sleep_log_q: Tensor | None = None) -> None:
         """Raise ``FloatingPointError`` naming the model if log p is NaN/+inf or log q non-finite.
 
-        ``log p = -inf`` is allowed (a latent the model deems impossible has weight 0). Skipped
-        when ``check_finite`` is False. One device sync for both checks.
+        ``log p = -inf`` is allowed (a latent the model deems impossible has weight 0). With
+        ``sleep_log_q`` (``[N]``, from :meth:`sleep_log_q`), a non-finite log q of a dream raises
+        too: q(z|x) must cover the generative model's posterior. Skipped when ``check_finite`` is
+        False. One device sync for all checks.
         """
         if not self.check_finite:
             return
-        bad_p = (torch.isnan(log_p) | torch.isposinf(log_p)).any()
-        bad_q = (~torch.isfinite(log_q)).any()
-        flags = torch.stack([bad_p, bad_q]).tolist()
+        bad = [(torch.isnan(log_p) | torch.isposinf(log_p)).any(), (~torch.isfinite(log_q)).any()]
+        if sleep_log_q is not None:
+            bad.append((~torch.isfinite(sleep_log_q)).any())
+        flags = torch.stack(bad).tolist()
         if flags[0]:
             raise FloatingPointError(
                 f"{type(self).__name__}: {type(self.gen_model).__name__}.log_prob returned NaN or +inf "
@@ -167,6 +173,24 @@ class Loss(nn.Module):
                 f"value (min {log_q.min().item()}, max {log_q.max().item()}); q(z|x) gave its own sample "
                 "zero or infinite density. Pass check_finite=False to skip this check."
             )
+        if sleep_log_q is not None and flags[2]:
+            raise FloatingPointError(
+                f"{type(self).__name__}: {type(self.inf_net).__name__}.log_prob gave a non-finite value to a "
+                "latent drawn from the generative model (sleep phase): q(z|x) must cover p(z|x). "
+                "Pass check_finite=False to skip this check."
+            )
+
+    def stopped_terms(self, z: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """The two extra inputs of DReG-style gradients: ``(log_q_stopped, log_p_fixed_z)``, ``[B, K]`` each.
+
+        ``log_q_stopped`` is log q(z|x) with q's parameters held fixed (gradient only along the
+        reparameterised z); ``log_p_fixed_z`` is log p(target, z) with z detached (gradient only
+        into the generative model). Costs a second pass of the generative model.
+        """
+        z_fixed = z.detach()
+        log_q_stopped = self.inf_net.log_prob_detached(z)  # [B, K]
+        log_p_fixed_z = self.gen_model(target, z_fixed).log_prob(target, z_fixed)  # [B, K]
+        return log_q_stopped, log_p_fixed_z
 
     def extra_repr(self) -> str:
         return f"n_samples={self.n_samples}"
@@ -190,9 +214,3 @@ def _check_leading(t: Tensor, expected: Sequence[int], module: nn.Module, method
             f"{type(module).__name__}.{method} returned {_describe(t)}; expected {spec} with "
             f"[B, K] = {tuple(expected)}"
         )
-
-
-def mean_over_batch(per_example: Tensor) -> Tensor:
-    """Mean over the batch of a ``[B]`` tensor: the reduction every loss uses."""
-    return per_example.mean(dim=0)
-

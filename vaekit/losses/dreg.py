@@ -81,7 +81,5 @@ class DReG(Loss):
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         z, log_p, _ = self.draw(x, target, reparam=True)
-        log_q_stopped = self.inf_net.log_prob_detached(z)  # [B, K]
-        z_fixed = z.detach()
-        log_p_fixed_z = self.gen_model(target, z_fixed).log_prob(target, z_fixed)  # [B, K]
+        log_q_stopped, log_p_fixed_z = self.stopped_terms(z, target)  # [B, K] each
         return -dreg_estimate(log_p, log_q_stopped, log_p_fixed_z).mean(dim=0)

@@ -130,17 +130,17 @@ class RWS(Loss):
         self.dreg = dreg
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
-        z, log_p, log_q = self.draw(x, target, reparam=self.dreg)
+        sleeps = self.wake_weight < 1
+        if sleeps and target is not x:
+            raise ValueError("RWS: the sleep phase needs target == x (dreams are scored by q(z|x))")
+        z, log_p, log_q = self.draw(x, target, reparam=self.dreg, check=not sleeps)
         extra = {}
         if self.dreg:
-            z_fixed = z.detach()
-            extra["log_p_fixed_z"] = self.gen_model(target, z_fixed).log_prob(target, z_fixed)  # [B, K]
-            extra["log_q_stopped"] = self.inf_net.log_prob_detached(z)  # [B, K]
+            extra["log_q_stopped"], extra["log_p_fixed_z"] = self.stopped_terms(z, target)  # [B, K] each
         sleep = None
-        if self.wake_weight < 1:
-            if target is not x:
-                raise ValueError("RWS: the sleep phase needs target == x (dreams are scored by q(z|x))")
+        if sleeps:
             sleep = self.sleep_log_q(x.shape[0] if self.n_sleep is None else self.n_sleep)  # [N]
+            self.check_log_weights(log_p, log_q, sleep_log_q=sleep)  # wake and sleep in one sync
         return -rws_estimate(log_p, log_q, sleep, wake_weight=self.wake_weight, **extra).mean(dim=0)
 
     def extra_repr(self) -> str:

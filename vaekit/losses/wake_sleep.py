@@ -79,8 +79,9 @@ class WakeSleep(Loss):
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         if target is not x:
             raise ValueError("WakeSleep: the sleep phase needs target == x (dreams are scored by q(z|x)); got a separate target")
-        _, log_p, log_q = self.draw(x, target, reparam=False)
+        _, log_p, log_q = self.draw(x, target, reparam=False, check=False)
         sleep = self.sleep_log_q(x.shape[0] if self.n_sleep is None else self.n_sleep)  # [N]
+        self.check_log_weights(log_p, log_q, sleep_log_q=sleep)  # wake and sleep in one sync
         return -wake_sleep_estimate(log_p, log_q, sleep).mean(dim=0)
 
     def extra_repr(self) -> str:
