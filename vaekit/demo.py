@@ -16,7 +16,7 @@ import vaekit
 from vaekit.evaluate import iwae_bound
 from vaekit.fit import fit
 from vaekit.latents import BernoulliEncoder, SigmoidBeliefNet
-from vaekit.latents._mlp import mlp
+from vaekit.latents.mlp import mlp
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 

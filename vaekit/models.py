@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Transform
 from torch.distributions.transforms import _InverseTransform
 
-__all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel"]
+__all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel", "detached"]
 
 
 class InfNet(nn.Module, metaclass=ABCMeta):
@@ -127,7 +127,7 @@ def _params_of(dist: Distribution) -> dict[str, Tensor]:
     return {n: getattr(base, n) for n in names if isinstance(getattr(base, n), Tensor)}
 
 
-def _detached(obj: typing.Any) -> typing.Any:
+def detached(obj: typing.Any) -> typing.Any:
     """A shallow copy of a Distribution (or Transform) whose tensors, nested distributions and
     transforms are detached copies, so its ``log_prob`` has no gradient path into the parameters.
     Transform caches are cleared (a cached inverse value would carry the original parameters'
@@ -135,7 +135,7 @@ def _detached(obj: typing.Any) -> typing.Any:
     if isinstance(obj, Tensor):
         return obj.detach()
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_detached(v) for v in obj)
+        return type(obj)(detached(v) for v in obj)
     if not isinstance(obj, (Distribution, Transform)):
         return obj
     new = copy.copy(obj)
@@ -146,7 +146,7 @@ def _detached(obj: typing.Any) -> typing.Any:
         if isinstance(obj, Transform) and (name == "_cached_x_y" or (name == "_inv" and not keep_inv)):
             continue
         if isinstance(value, (Tensor, Distribution, Transform, list, tuple)):
-            new.__dict__[name] = _detached(value)
+            new.__dict__[name] = detached(value)
     if isinstance(new, Transform):
         if "_inv" in new.__dict__ and not keep_inv:
             new._inv = None
@@ -238,7 +238,7 @@ class DistributionInfNet(InfNet):
 
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log q(z|x)`` under a copy of the last distribution with every tensor detached: ``[B, K]``."""
-        return _detached(self._dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
+        return detached(self._dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
 
 
 class DistributionGenModel(GenModel):

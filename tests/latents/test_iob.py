@@ -11,8 +11,8 @@ from scipy import stats
 from torch.distributions import Normal
 
 from vaekit.latents import BernoulliDecoder, GaussianEncoder
-from vaekit.latents.iob import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
-from vaekit.latents.iob_infnet import OrderedInfNet
+from vaekit.latents.iob.layer import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
+from vaekit.latents.iob.infnet import OrderedInfNet
 from vaekit.losses import ELBO, IWAE, VIMCO
 
 # Statistical asserts: chi-square GOF at p > 1e-4 and z-tests at |z| < 4.5 (failure rate <= 1e-4 each).

@@ -1,12 +1,13 @@
-"""Plug-in latent models: InfNets and GenModels ready to pass to any loss."""
-from vaekit.latents.bernoulli import BernoulliEncoder, SigmoidBeliefNet
-from vaekit.latents.gaussian import BernoulliDecoder, GaussianEncoder
-from vaekit.latents.iob import IOBLayer, intrinsic_dimension, ordered_loss
-from vaekit.latents.iob_infnet import OrderedInfNet
-from vaekit.latents.nvib import NVIB, NVIBLatent, nvib_log_prob
-from vaekit.latents.nvib_infnet import NVIBInfNet
-from vaekit.latents.nvib_kl import kl_dirichlet, kl_gaussian
-from vaekit.latents.denoising_attention import DenoisingAttention
+"""Plug-in latent models: InfNets and GenModels ready to pass to any loss.
+
+One file (or subpackage) per thing built: ``sbn`` (the sigmoid-belief-net pair), ``gaussian_vae``
+(the Gaussian VAE pair), ``vib``, ``iob/`` and ``nvib/``; ``mlp`` is the shared network builder.
+"""
+
+from vaekit.latents.gaussian_vae import BernoulliDecoder, GaussianEncoder
+from vaekit.latents.iob import IOBLayer, OrderedInfNet, intrinsic_dimension, ordered_loss
+from vaekit.latents.nvib import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
+from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
 from vaekit.latents.vib import VIBDecoder, VIBEncoder
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "BernoulliDecoder",

@@ -11,7 +11,7 @@ from a Dirichlet with pseudo-counts alpha:
 Training: z_i = mu_i + sigma_i eps_i, gamma_i ~ Gamma(alpha_i, 1) (reparameterised; 0 on padding),
 pi_i = gamma_i / sum_j gamma_j; kappa > 1 replicates each component kappa times with alpha / kappa.
 Evaluation: z_i = mu_i, pi = Dirichlet mean with pseudo-counts alpha_i <= 0.1 pruned to 0.
-The KL terms (``kl_gaussian``, ``kl_dirichlet``) are in ``vaekit.latents.nvib_kl``; the
+The KL terms (``kl_gaussian``, ``kl_dirichlet``) are in ``vaekit.latents.nvib.kl``; the
 attention that reads this latent is ``vaekit.latents.DenoisingAttention``.
 
 References:
@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Gamma, Normal
 
-from vaekit.latents.nvib_kl import kl_dirichlet, kl_gaussian
+from vaekit.latents.nvib.kl import kl_dirichlet, kl_gaussian
 
 __all__ = ["NVIB", "NVIBLatent", "nvib_log_prob"]
 
@@ -69,7 +69,7 @@ class NVIBLatent(NamedTuple):
 class NVIB(nn.Module):
     """The NVIB layer: maps N vectors (with padding) to a Dirichlet-weighted Gaussian mixture latent.
 
-    Objective contribution (per batch element, see ``vaekit.latents.nvib_kl``):
+    Objective contribution (per batch element, see ``vaekit.latents.nvib.kl``):
     ``lambda_G * KL_G + lambda_D * KL_D``, added by the user to a reconstruction loss.
 
     Shapes:

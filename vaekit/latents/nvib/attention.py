@@ -51,7 +51,7 @@ class DenoisingAttention(nn.Module):
 
     Example:
         >>> import torch
-        >>> from vaekit.latents.nvib import NVIB
+        >>> from vaekit.latents.nvib.layer import NVIB
         >>> nvib, attn = NVIB(8, num_heads=2), DenoisingAttention(8, 2)
         >>> lat = nvib(torch.randn(3, 5, 8))
         >>> out, w = attn(torch.randn(3, 4, 8), lat.z, lat.z, **lat.attention_kwargs())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from vaekit.latents.nvib import NVIB, nvib_log_prob
+from vaekit.latents.nvib.layer import NVIB, nvib_log_prob
 from vaekit.models import InfNet
 
 __all__ = ["NVIBInfNet"]

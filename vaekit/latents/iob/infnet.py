@@ -5,8 +5,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent
 
-from vaekit.latents.iob import IOBLayer, _place
-from vaekit.models import DistributionInfNet, InfNet, _detached
+from vaekit.latents.iob.layer import IOBLayer, place_mask
+from vaekit.models import DistributionInfNet, InfNet, detached
 
 __all__ = ["OrderedInfNet"]
 
@@ -94,7 +94,7 @@ class OrderedInfNet(InfNet):
         flat = z.flatten(0, 1)  # [B*K, *z_shape]: the layer's dim counts from this batch of codes
         d = self.layer._feature_dim(flat)
         keep = self.layer.index < self.widths_.repeat_interleave(z.shape[1]).unsqueeze(-1)  # [B*K, F]
-        return _place(keep.to(z.device), flat.dim(), d).expand(flat.shape).reshape(z.shape)  # [B, K, *z_shape]
+        return place_mask(keep.to(z.device), flat.dim(), d).expand(flat.shape).reshape(z.shape)  # [B, K, *z_shape]
 
     def _mask(self, z: Tensor) -> Tensor:
         return torch.where(self._keep(z), z, z.new_zeros(()))  # [B, K, *z_shape]
@@ -110,7 +110,7 @@ class OrderedInfNet(InfNet):
 
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log_prob`` under a detached copy of q (gradient only through z), for STL/DReG."""
-        return self._log_prob(z, _detached(self.inf_net._dist()))
+        return self._log_prob(z, detached(self.inf_net._dist()))
 
     def _log_prob(self, z: Tensor, dist: Distribution) -> Tensor:
         base = dist

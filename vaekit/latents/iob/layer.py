@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["IOBLayer", "ordered_loss", "intrinsic_dimension", "chi2_1_critical_value"]
+__all__ = ["IOBLayer", "ordered_loss", "intrinsic_dimension", "chi2_1_critical_value", "place_mask"]
 
 _SAMPLERS = ("uniform", "geometric", "poisson")
 
@@ -107,7 +107,7 @@ class IOBLayer(nn.Module):
             if isinstance(n_open, bool) or not isinstance(n_open, int) or not 0 <= n_open <= f:
                 raise ValueError(f"IOBLayer.forward_neck: n_open must be an int in 0..{f}; got {n_open!r}")
             keep = self.index < n_open  # [F]
-        return torch.where(_place(keep.to(x.device), x.dim(), d), x, x.new_zeros(()))
+        return torch.where(place_mask(keep.to(x.device), x.dim(), d), x, x.new_zeros(()))
 
     def forward_mask(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x * mask`` with mask ``[F]`` (all examples) or ``[B, F]`` (per example)."""
@@ -116,14 +116,14 @@ class IOBLayer(nn.Module):
         if not isinstance(mask, Tensor) or tuple(mask.shape) not in ((f,), (b, f)):
             got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
             raise ValueError(f"IOBLayer.forward_mask: mask must have shape ({f},) or ({b}, {f}); got {got}")
-        return x * _place(mask.to(x.device, x.dtype), x.dim(), d)
+        return x * place_mask(mask.to(x.device, x.dtype), x.dim(), d)
 
     def forward_all(self, x: Tensor) -> Tensor:
         """Every width at once: ``[B, F+1, ...]``; row k equals ``forward_neck(x, k)``."""
         d = self._feature_dim(x)
         widths = torch.arange(self.n_features + 1, device=self.index.device)  # [F+1]
         keep = self.index < widths.unsqueeze(-1)  # [F+1, F], row k opens j < k
-        keep = _place(keep.unsqueeze(0).to(x.device), x.dim() + 1, d + 1)  # [1, F+1, ..., F, ...]
+        keep = place_mask(keep.unsqueeze(0).to(x.device), x.dim() + 1, d + 1)  # [1, F+1, ..., F, ...]
         return torch.where(keep, x.unsqueeze(1), x.new_zeros(()))  # [B, F+1, *rest]
 
     # -- training-time widths ------------------------------------------------------------------
@@ -145,7 +145,7 @@ class IOBLayer(nn.Module):
         if not self.training:
             return x, n_open
         keep = self.index < n_open.unsqueeze(-1)  # [B, F]; sampled widths need no range check
-        return torch.where(_place(keep.to(x.device), x.dim(), self._feature_dim(x)), x, x.new_zeros(())), n_open
+        return torch.where(place_mask(keep.to(x.device), x.dim(), self._feature_dim(x)), x, x.new_zeros(())), n_open
 
     def _feature_dim(self, x: Tensor) -> int:
         if not isinstance(x, Tensor) or x.dim() < 2:
@@ -164,7 +164,7 @@ def _describe(t: object) -> str:
     return f"tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
 
 
-def _place(mask: Tensor, ndim: int, d: int) -> Tensor:
+def place_mask(mask: Tensor, ndim: int, d: int) -> Tensor:
     """View a mask ``[F]`` or ``[B, F]`` (or ``[1|B, W, F]``) so F sits at dim ``d`` of an ndim tensor."""
     lead = list(mask.shape[:-1])  # leading (batch, width) axes stay in front
     return mask.reshape(lead + [1] * (d - len(lead)) + [mask.shape[-1]] + [1] * (ndim - d - 1))
