@@ -340,3 +340,132 @@ def test_huge_pseudo_counts_stay_finite_in_training():
     assert lat.pi[1, 1:].sum() > 1 - 1e-5 and lat.pi[0, 2] < 1e-6  # u[0, 1] is component 2
     lat.log_pi[:, 1].sum().backward()
     assert torch.isfinite(u.grad).all()
+
+
+# -- KL_D for large pseudo-counts (issue 8) -----------------------------------------------------
+
+
+def _kl_dirichlet_mpmath(log_alphas, prior_alpha=1.0, delta=1.0, kappa=1):
+    """KL_D exactly as the formula is written, evaluated with 100 significant digits."""
+    mpmath = pytest.importorskip("mpmath")  # a test dependency (the [test] extra)
+    with mpmath.workdps(100):
+        k0 = len(log_alphas)
+        n = mpmath.mpf(k0) / kappa
+        a = mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in log_alphas)
+        ap = mpmath.mpf(prior_alpha) + delta * (n - 1)
+        kl = (mpmath.loggamma(a) - mpmath.loggamma(ap) + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
+              + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))) / n
+        return float(kl)
+
+
+@pytest.mark.parametrize("k0", [2, 6, 50, 513])
+def test_kl_dirichlet_matches_high_precision_reference_up_to_log_alpha_88(k0):
+    # Evaluated as written the formula returned 0 at log alpha = 40 and -1.6e24 at 88 (K0 = 6).
+    levels = [-20.0, -5.0, 0.3, 1.0, 2.0, 5.0, 10.0, 20.0, 35.0, 40.0, 48.0, 60.0, 88.0]
+    rows = [[0.0] + [v] * (k0 - 1) for v in levels]  # the prior component (alpha_p = 1) and K0 - 1 equal ones
+    rows += [[0.0] + torch.linspace(-3, v, k0 - 1, dtype=torch.float64).tolist() for v in (10.0, 47.0, 88.0)]
+    log_alpha = torch.tensor(rows, dtype=torch.float64)
+    got = kl_dirichlet(log_alpha, torch.zeros_like(log_alpha, dtype=torch.bool), prior_alpha=1.0, delta=1.0)
+    ref = torch.tensor([_kl_dirichlet_mpmath(r) for r in rows], dtype=torch.float64)
+    assert (ref > 1e-3).all()  # relative accuracy is meaningful: no reference is near 0
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=0)
+
+
+def test_kl_dirichlet_padding_kappa_and_prior_against_reference():
+    log_alpha = torch.tensor([[0.4, 70.0, 70.0, 60.0, -1.0, 5.0], [0.4, 88.0, 88.0, 3.0, 0.0, 0.0]],
+                             dtype=torch.float64)
+    pad = torch.tensor([[False] * 5 + [True], [False] * 3 + [True] * 3])
+    got = kl_dirichlet(log_alpha, pad, prior_alpha=math.exp(0.4), delta=0.5, kappa=1)
+    ref = [_kl_dirichlet_mpmath(r[~m].tolist(), math.exp(0.4), 0.5) for r, m in zip(log_alpha, pad)]
+    torch.testing.assert_close(got, torch.tensor(ref, dtype=torch.float64), rtol=1e-6, atol=0)
+    lam = log_alpha[:, :4].repeat_interleave(2, dim=1) - math.log(2)  # kappa = 2 copies carry alpha / 2
+    got2 = kl_dirichlet(lam, torch.zeros_like(lam, dtype=torch.bool), prior_alpha=2.0, delta=0.25, kappa=2)
+    ref2 = [_kl_dirichlet_mpmath(r.tolist(), 2.0, 0.25, kappa=2) for r in lam]
+    torch.testing.assert_close(got2, torch.tensor(ref2, dtype=torch.float64), rtol=1e-6, atol=0)
+
+
+def test_kl_dirichlet_gradient_matches_high_precision_reference():
+    mpmath = pytest.importorskip("mpmath")
+    rows = [[0.0, 48.0, 47.0, 45.0], [0.0, 88.0, 80.0, 2.0], [0.0, 1.0, 2.0, 3.0]]
+    log_alpha = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+    kl_dirichlet(log_alpha, torch.zeros(3, 4, dtype=torch.bool)).sum().backward()
+    with mpmath.workdps(100):
+        for r, grad in zip(rows, log_alpha.grad):
+            for i in range(4):
+                def f(v, r=r, i=i):
+                    return _kl_dirichlet_mpmath_mp(mpmath, [v if j == i else mpmath.mpf(x) for j, x in enumerate(r)])
+                exact = float(mpmath.diff(f, mpmath.mpf(r[i])))
+                assert abs(float(grad[i]) - exact) <= 1e-6 * max(abs(exact), 1e-3), (r, i, float(grad[i]), exact)
+
+
+def _kl_dirichlet_mpmath_mp(mpmath, log_alphas, prior_alpha=1.0, delta=1.0):
+    k0 = len(log_alphas)
+    a = mpmath.fsum(mpmath.exp(v) for v in log_alphas)
+    ap = mpmath.mpf(prior_alpha) + delta * (k0 - 1)
+    return (mpmath.loggamma(a) - mpmath.loggamma(ap) + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
+            + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))) / k0
+
+
+def test_identity_init_at_transformer_width_gives_the_exact_dirichlet_kl():
+    # Layer-normalised inputs have ||u||^2 = 768 (less layer_norm's eps), so identity init gives
+    # log alpha = 768 / (2 sqrt 64) = 48.
+    torch.manual_seed(11)
+    nvib = NVIB(768, num_heads=12)
+    u = F.layer_norm(torch.randn(2, 20, 768, dtype=torch.float64), (768,))
+    lat = nvib.double()(u)
+    torch.testing.assert_close(lat.log_alpha[:, 1:], torch.full((2, 20), 48.0, dtype=torch.float64), rtol=1e-4, atol=0)
+    _, kl_d = nvib.kl(lat)
+    ref = [_kl_dirichlet_mpmath(r.tolist()) for r in lat.log_alpha.detach()]
+    torch.testing.assert_close(kl_d, torch.tensor(ref, dtype=torch.float64), rtol=1e-6, atol=0)
+    assert 22.3 < kl_d.min() and kl_d.max() < 22.5  # 22.4 nats, not the 0 of the formula as written
+
+
+# -- NVIB + DenoisingAttention at identity initialisation: exactly the documented conditions --------
+
+
+def _identity_pair(**nvib_kwargs):
+    mha = torch.nn.MultiheadAttention(P, H, batch_first=True).double()
+    return mha, DenoisingAttention.from_multihead_attention(mha), NVIB(P, num_heads=H, **nvib_kwargs).double()
+
+
+def test_identity_init_equals_sdpa_in_eval_with_pruned_prior_training_form_exactly():
+    # Documented: eval mode, prior pseudo-count <= prune_below, and the training form of the
+    # attention (log_pi, no var) is exact whatever prior_var is.
+    torch.manual_seed(12)
+    u, x = _inputs(12)
+    mha, attn, nvib = _identity_pair(prior_log_alpha=math.log(0.1))  # alpha_p = 0.1 = prune_below: pruned
+    lat = nvib.eval()(u, key_padding_mask=PAD)
+    assert (lat.pi[:, 0] == 0).all()
+    out, _ = attn(x, lat.z, lat.z, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi)
+    torch.testing.assert_close(out, _sdpa_reference(mha, x, u, PAD), rtol=1e-10, atol=1e-10)
+
+
+def test_identity_init_eval_form_tends_to_sdpa_as_prior_var_vanishes():
+    # Documented: the evaluation form (var given) equals SDPA only as sigma^2 = prior_var -> 0.
+    torch.manual_seed(13)
+    u, x = _inputs(13)
+    errors = []
+    for prior_var in (1.0, 1e-3, 1e-6):
+        mha, attn, nvib = _identity_pair(prior_log_alpha=math.log(0.05), prior_var=prior_var)
+        lat = nvib.eval()(u, key_padding_mask=PAD)
+        out, _ = attn(x, lat.z, lat.z, **lat.attention_kwargs())
+        errors.append((out - _sdpa_reference(mha, x, u, PAD)).abs().max().item())
+    assert errors[0] > 1e-2 and errors[1] < 1e-2 and errors[2] < 1e-5
+    assert errors[2] < errors[1] / 100  # the error is O(prior_var)
+
+
+def test_identity_init_differs_from_sdpa_without_the_conditions():
+    # At the defaults (alpha_p = 1 > prune_below: the prior component takes part; prior_var = 1)
+    # and in training mode (Gaussian and Gamma draws), the outputs are not SDPA's.
+    torch.manual_seed(14)
+    u, x = _inputs(14)
+    mha, attn, nvib = _identity_pair()
+    ref = _sdpa_reference(mha, x, u, PAD)
+    lat = nvib.eval()(u, key_padding_mask=PAD)
+    assert (lat.pi[:, 0] > 0).all()
+    out_train_form, _ = attn(x, lat.z, lat.z, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi)
+    assert (out_train_form - ref).abs().max() > 1e-2
+    mha, attn, nvib = _identity_pair(prior_log_alpha=math.log(0.05), prior_var=1e-12)
+    lat = nvib.train()(u, key_padding_mask=PAD)
+    out, _ = attn(x, lat.z, lat.z, **lat.attention_kwargs())
+    assert (out - ref).abs().max() > 1e-2
