@@ -32,6 +32,7 @@ from vaekit.baselines import (
 )
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,9 @@ __all__ = [
     "OrderedInfNet",
     "ordered_loss",
     "intrinsic_dimension",
+    "UniformWidths",
+    "GeometricWidths",
+    "PoissonWidths",
     "NVIB",
     "NVIBLatent",
     "NVIBInfNet",

@@ -11,8 +11,9 @@ from scipy import stats
 from torch.distributions import Normal
 
 from vaekit.latents import BernoulliDecoder, GaussianEncoder
-from vaekit.latents.iob.layer import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
 from vaekit.latents.iob.infnet import OrderedInfNet
+from vaekit.latents.iob.layer import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
+from vaekit.latents.iob.widths import GeometricWidths, PoissonWidths, UniformWidths
 from vaekit.losses import ELBO, IWAE, VIMCO
 
 # Statistical asserts: chi-square GOF at p > 1e-4 and z-tests at |z| < 4.5 (failure rate <= 1e-4 each).
@@ -45,29 +46,52 @@ def test_forward_neck_per_example_and_mask():
     torch.testing.assert_close(layer.forward_mask(x, mask_b), x * mask_b)
 
 
-def _truncated_pmf(sampler, f, p=0.5, rate=None):
+def _truncated_pmf(widths, f):
     n = np.arange(f + 1)
-    if sampler == "uniform":
+    if isinstance(widths, UniformWidths):
         pmf = np.ones(f + 1)
-    elif sampler == "geometric":
-        pmf = stats.geom.pmf(n + 1, p)  # scipy's geometric counts trials from 1
+    elif isinstance(widths, GeometricWidths):
+        pmf = stats.geom.pmf(n + 1, widths.p)  # scipy's geometric counts trials from 1
     else:
-        pmf = stats.poisson.pmf(n, f / 2 if rate is None else rate)
+        pmf = stats.poisson.pmf(n, f / 2 if widths.rate is None else widths.rate)
     return pmf / pmf.sum()
 
 
-@pytest.mark.parametrize("sampler,kw", [("uniform", {}), ("geometric", {"p": 0.3}), ("poisson", {"rate": 3.0})])
-def test_sampler_matches_truncated_distribution(sampler, kw):
+@pytest.mark.parametrize("widths", [UniformWidths(), GeometricWidths(0.3), PoissonWidths(3.0), PoissonWidths()],
+                         ids=repr)
+def test_sampler_matches_truncated_distribution(widths):
     f, n = 6, 30000
-    layer = IOBLayer(f, sampler=sampler, generator=torch.Generator().manual_seed(1234), **kw)
-    widths = layer.sample_widths(n)
-    assert widths.shape == (n,) and widths.dtype == torch.long
-    counts = np.bincount(widths.numpy(), minlength=f + 1)
+    layer = IOBLayer(f, widths=widths, generator=torch.Generator().manual_seed(1234))
+    draws = layer.sample_widths(n)
+    assert draws.shape == (n,) and draws.dtype == torch.long
+    counts = np.bincount(draws.numpy(), minlength=f + 1)
     assert counts[0] > 0 and counts[f] > 0  # every width, 0 and F included, is reached
-    expected = _truncated_pmf(sampler, f, **kw) * n
+    expected = _truncated_pmf(widths, f) * n
     assert expected.min() > 5  # the chi-square approximation holds
     assert stats.chisquare(counts, expected).pvalue > 1e-4
-    np.testing.assert_allclose(layer.width_probs().numpy(), _truncated_pmf(sampler, f, **kw), rtol=1e-6)
+    np.testing.assert_allclose(layer.width_probs().numpy(), _truncated_pmf(widths, f), rtol=1e-6)
+
+
+def test_widths_accept_any_callable_and_are_normalised():
+    # A user's width distribution is any callable n_features -> [F+1] non-negative weights.
+    layer = IOBLayer(3, widths=lambda f: torch.arange(1.0, f + 2))  # weights 1 : 2 : 3 : 4
+    torch.testing.assert_close(layer.width_probs(), torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    assert "widths=GeometricWidths(p=0.25)" in repr(IOBLayer(3, widths=GeometricWidths(0.25)))
+    assert torch.equal(GeometricWidths(1.0)(3), torch.tensor([1.0, 0, 0, 0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(4,\); got shape \(3,\)"):
+        IOBLayer(3, widths=lambda f: torch.ones(f))
+    with pytest.raises(ValueError, match="non-negative"):
+        IOBLayer(3, widths=lambda f: torch.tensor([1.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(TypeError, match="float tensor.*list"):
+        IOBLayer(3, widths=lambda f: [1.0] * (f + 1))
+    with pytest.raises(TypeError, match="callable.*str"):  # no string selects a width distribution
+        IOBLayer(3, widths="geometric")
+    with pytest.raises(ValueError, match=r"\(0, 1\]; got 0"):
+        GeometricWidths(0)
+    with pytest.raises(ValueError, match="> 0"):
+        PoissonWidths(-1.0)
+    with pytest.raises(TypeError, match="real number; got str"):
+        PoissonWidths("3")
 
 
 def test_sampler_uses_given_generator_not_global_rng():
@@ -111,7 +135,7 @@ def test_masked_features_get_zero_gradient():
 
 def test_ordered_loss_exhaustive_and_sampled():
     torch.manual_seed(0)
-    layer = IOBLayer(4, sampler="geometric", p=0.4)
+    layer = IOBLayer(4, widths=GeometricWidths(0.4))
     code = torch.randn(6, 4)
     w = torch.randn(4)
 
@@ -218,8 +242,24 @@ def test_bad_arguments_raise_with_expected_and_actual():
         layer.forward_mask(x, torch.ones(4))
     with pytest.raises(ValueError, match=r"4 features.*n_features=3"):
         layer(torch.randn(2, 4))
-    with pytest.raises(ValueError, match="sampler"):
-        IOBLayer(3, sampler="binomial")
+    with pytest.raises(TypeError, match="widths must be a callable"):
+        IOBLayer(3, widths="binomial")
+    with pytest.raises(TypeError, match="n_features must be an int; got float"):
+        IOBLayer(3.0)
+    with pytest.raises(ValueError, match="n_features must be >= 1; got 0"):
+        IOBLayer(0)
+    with pytest.raises(TypeError, match="n_open must be an int or a tensor.*float"):
+        layer.forward_neck(x, 1.5)
+    with pytest.raises(TypeError, match="integer tensor.*torch.float32"):
+        layer.forward_neck(x, torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="mask must be a tensor; got list"):
+        layer.forward_mask(x, [1.0, 0.0, 1.0])
+    with pytest.raises(TypeError, match="x must be a tensor.*list"):
+        layer([[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="IOBLayer; got Linear"):
+        OrderedInfNet(GaussianEncoder(4, 3), torch.nn.Linear(3, 3))
+    with pytest.raises(TypeError, match="n_points must be an int; got float"):
+        intrinsic_dimension([1.0, 0.5], 10.0, 1.0)
     with pytest.raises(ValueError, match=r"0\.\.3.*5"):
         OrderedInfNet(GaussianEncoder(4, 3), layer, n_open=5)
     with pytest.raises(ValueError, match="n_points"):

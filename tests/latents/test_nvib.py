@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch.distributions import Dirichlet, Normal, kl_divergence
 
 from vaekit.latents.nvib.attention import DenoisingAttention
-from vaekit.latents.nvib.layer import NVIB, nvib_log_prob
 from vaekit.latents.nvib.infnet import NVIBInfNet
 from vaekit.latents.nvib.kl import kl_dirichlet, kl_gaussian
+from vaekit.latents.nvib.layer import NVIB, nvib_log_prob
 from vaekit.losses import ELBO, IWAE, VIMCO
 from vaekit.models import GenModel
 

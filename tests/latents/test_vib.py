@@ -132,9 +132,46 @@ def test_bad_arguments_raise():
         ELBO(enc, dec, beta=-1.0)
     with pytest.raises(ValueError, match=r"\[4, 7\].*|7"):
         VIBEncoder(torch.nn.Linear(5, 8), feature_dim=7, latent_dim=2)(x)
-    with pytest.raises(ValueError, match="poisson"):
-        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood="poisson")
-    with pytest.raises(ValueError, match="0"):
+    with pytest.raises(TypeError, match="callable.*str 'bernoulli'"):  # no string selects a likelihood
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood="bernoulli")
+    with pytest.raises(TypeError, match="callable.*int"):
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood=3)
+    with pytest.raises(TypeError, match="Distribution.*Tensor"):
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood=lambda out: out).likelihood(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=">= 1; got 0"):
         VIBEncoder(torch.nn.Linear(5, 8), feature_dim=8, latent_dim=0)
+    with pytest.raises(TypeError, match="int; got float"):
+        VIBEncoder(torch.nn.Linear(5, 8), feature_dim=8, latent_dim=2.0)
+    with pytest.raises(TypeError, match="nn.Module; got function"):
+        VIBEncoder(lambda x: x, feature_dim=8, latent_dim=2)
+    with pytest.raises(TypeError, match="nn.Module; got str"):
+        VIBDecoder("linear", latent_dim=3)
+    with pytest.raises(TypeError, match="Distribution.*Tensor"):
+        vib_kl(torch.zeros(4, 3), Normal(torch.zeros(3), 1.0))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
         vib_kl(Normal(torch.zeros(4, 3), 1.0), Normal(torch.zeros(2), 1.0))
+
+
+def test_likelihood_is_an_object_bernoulli_and_normal():
+    # The likelihood is any callable out -> Distribution (DESIGN.md: no string selects a mode).
+    from torch.distributions import Bernoulli, Categorical
+
+    from vaekit.latents.vib import categorical_likelihood
+
+    torch.manual_seed(4)
+    head = torch.nn.Linear(3, 6)
+    z, y_bin, y_real = torch.randn(2, 5, 3), torch.randint(2, (2, 6)).float(), torch.randn(2, 6)
+    out = head(z)
+    cases = [
+        (VIBDecoder(head, latent_dim=3), torch.randint(6, (2,)), Categorical(logits=out)),
+        (VIBDecoder(head, latent_dim=3, likelihood=categorical_likelihood), torch.randint(6, (2,)),
+         Categorical(logits=out)),
+        (VIBDecoder(head, latent_dim=3, likelihood=lambda o: Bernoulli(logits=o)), y_bin,
+         torch.distributions.Independent(Bernoulli(logits=out), 1)),
+        (VIBDecoder(head, latent_dim=3, likelihood=lambda o: Normal(o, 1.0)), y_real,
+         torch.distributions.Independent(Normal(out, 1.0), 1)),
+    ]
+    for dec, y, ref in cases:
+        log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)  # [B, K]
+        expected = ref.log_prob(y.unsqueeze(1)) + log_prior  # [B, K]
+        torch.testing.assert_close(dec(y, z).log_prob(y, z), expected)

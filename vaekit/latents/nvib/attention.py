@@ -82,7 +82,7 @@ class DenoisingAttention(nn.Module):
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **kw)
 
     @classmethod
-    def from_multihead_attention(cls, mha: nn.MultiheadAttention) -> "DenoisingAttention":
+    def from_multihead_attention(cls, mha: nn.MultiheadAttention) -> DenoisingAttention:
         """A DenoisingAttention with the projection weights of a (e.g. pretrained) MultiheadAttention."""
         if mha.bias_k is not None or mha.add_zero_attn:
             raise ValueError("DenoisingAttention.from_multihead_attention: add_bias_kv / add_zero_attn are not supported")

@@ -48,7 +48,7 @@ class NVIBInfNet(InfNet):
             raise ValueError(f"NVIBInfNet: nvib must be an NVIB layer; got {type(nvib).__name__}")
         self.encoder, self.nvib = encoder, nvib
 
-    def forward(self, x: Tensor) -> "NVIBInfNet":
+    def forward(self, x: Tensor) -> NVIBInfNet:
         out = self.encoder(x)
         u, pad = out if isinstance(out, tuple) else (out, None)
         mu, logvar, log_alpha, pad, _ = self.nvib.components(u, pad)
