@@ -38,6 +38,8 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
 
 def _width(q: BernoulliEncoder) -> int:
     first = q.net[0] if isinstance(q.net, torch.nn.Sequential) else q.net
+    if not isinstance(first, torch.nn.Linear):  # mlp() always starts with one; this narrows the type
+        raise TypeError(f"demo: expected the encoder's first layer to be nn.Linear; got {type(first).__name__}")
     return first.in_features
 
 

@@ -313,6 +313,27 @@ def test_bad_arguments_raise_with_expected_and_actual():
         DenoisingAttention(P, H, batch_first=False)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
         kl_dirichlet(torch.zeros(2, 3), torch.zeros(2, 4, dtype=torch.bool))
+    # A wrong type is a TypeError naming what was expected and what was received.
+    with pytest.raises(TypeError, match="bool tensor.*torch.float32"):
+        nvib(u, key_padding_mask=torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="u must be a tensor.*list"):
+        nvib([[0.0] * P])
+    with pytest.raises(TypeError, match="alpha_skip must be a tensor.*float"):
+        nvib(u, alpha_skip=0.5)
+    with pytest.raises(TypeError, match="num_heads must be an int; got float"):
+        NVIB(P, num_heads=2.0)
+    with pytest.raises(TypeError, match="prior_var must be a real number; got str"):
+        NVIB(P, prior_var="1")
+    with pytest.raises(TypeError, match="key must be a tensor; got NoneType"):
+        attn(torch.randn(2, 4, P), None, u)
+    with pytest.raises(TypeError, match="embed_dim must be an int; got float"):
+        DenoisingAttention(8.0, 2)
+    with pytest.raises(TypeError, match="NVIB layer; got Linear"):
+        NVIBInfNet(torch.nn.Identity(), torch.nn.Linear(P, P))
+    with pytest.raises(TypeError, match="float tensor.*torch.int64"):
+        kl_dirichlet(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match="bool tensor.*torch.float32"):
+        kl_dirichlet(torch.zeros(2, 3), torch.zeros(2, 3))
 
 
 def test_inf_in_padding_gives_finite_gradients():

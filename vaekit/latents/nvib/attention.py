@@ -64,8 +64,10 @@ class DenoisingAttention(nn.Module):
                  device: torch.device | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DenoisingAttention: {name} must be a positive int; got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"DenoisingAttention: {name} must be an int; got {type(v).__name__}")
+            if v < 1:
+                raise ValueError(f"DenoisingAttention: {name} must be >= 1; got {v}")
         if embed_dim % num_heads:
             raise ValueError(f"DenoisingAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         if not batch_first:
@@ -178,6 +180,10 @@ class DenoisingAttention(nn.Module):
         def shape(x: object) -> object:
             return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
+        given = {"query": query, "key": key, "value": value, "log_pi": log_pi, "var": var}
+        for name, arg in given.items():
+            if not isinstance(arg, Tensor) and not (arg is None and name in ("log_pi", "var")):
+                raise TypeError(f"DenoisingAttention: {name} must be a tensor; got {type(arg).__name__}")
         if not isinstance(query, Tensor) or query.dim() != 3 or query.shape[-1] != self.embed_dim:
             raise ValueError(f"DenoisingAttention: query must be [B, T, embed_dim={self.embed_dim}]; got {shape(query)}")
         b, t = query.shape[:2]
@@ -201,7 +207,7 @@ class DenoisingAttention(nn.Module):
 
 def _as_additive(mask: Tensor, like: Tensor, name: str, expected: tuple[int, ...] | None) -> Tensor:
     if not isinstance(mask, Tensor):
-        raise ValueError(f"DenoisingAttention: {name} must be a tensor; got {type(mask).__name__}")
+        raise TypeError(f"DenoisingAttention: {name} must be a tensor; got {type(mask).__name__}")
     if expected is not None and tuple(mask.shape) != expected:
         raise ValueError(f"DenoisingAttention: {name} must have shape {expected}; got {tuple(mask.shape)}")
     if mask.dtype == torch.bool:

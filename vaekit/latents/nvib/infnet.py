@@ -45,7 +45,7 @@ class NVIBInfNet(InfNet):
     def __init__(self, encoder: nn.Module, nvib: NVIB):
         super().__init__()
         if not isinstance(nvib, NVIB):
-            raise ValueError(f"NVIBInfNet: nvib must be an NVIB layer; got {type(nvib).__name__}")
+            raise TypeError(f"NVIBInfNet: nvib must be an NVIB layer; got {type(nvib).__name__}")
         self.encoder, self.nvib = encoder, nvib
 
     def forward(self, x: Tensor) -> NVIBInfNet:

@@ -141,9 +141,14 @@ def _digamma_remainder(x: Tensor) -> Tensor:
 
 
 def _check(log_alpha: Tensor, mask: Tensor, where: str) -> None:
-    if not isinstance(log_alpha, Tensor) or log_alpha.dim() != 2:
-        got = tuple(log_alpha.shape) if isinstance(log_alpha, Tensor) else type(log_alpha).__name__
-        raise ValueError(f"{where}: log_alpha must be [B, K0]; got {got}")
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != tuple(log_alpha.shape):
-        got = f"{mask.dtype} tensor of shape {tuple(mask.shape)}" if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"{where}: key_padding_mask must be a bool tensor of shape {tuple(log_alpha.shape)}; got {got}")
+    if not isinstance(log_alpha, Tensor) or not log_alpha.dtype.is_floating_point:
+        got = f"a {log_alpha.dtype} tensor" if isinstance(log_alpha, Tensor) else type(log_alpha).__name__
+        raise TypeError(f"{where}: log_alpha must be a float tensor [B, K0]; got {got}")
+    if log_alpha.dim() != 2:
+        raise ValueError(f"{where}: log_alpha must be [B, K0]; got shape {tuple(log_alpha.shape)}")
+    expected = tuple(log_alpha.shape)
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = f"a {mask.dtype} tensor" if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"{where}: key_padding_mask must be a bool tensor of shape {expected}; got {got}")
+    if tuple(mask.shape) != expected:
+        raise ValueError(f"{where}: key_padding_mask must have shape {expected}; got {tuple(mask.shape)}")
