@@ -61,15 +61,15 @@ def _truncated_pmf(widths, f):
                          ids=repr)
 def test_sampler_matches_truncated_distribution(widths):
     f, n = 6, 30000
-    layer = IOBLayer(f, widths=widths, generator=torch.Generator().manual_seed(1234))
+    layer = IOBLayer(f, widths=widths, generator=torch.Generator(torch.get_default_device()).manual_seed(1234))
     draws = layer.sample_widths(n)
     assert draws.shape == (n,) and draws.dtype == torch.long
-    counts = np.bincount(draws.numpy(), minlength=f + 1)
+    counts = np.bincount(draws.cpu().numpy(), minlength=f + 1)
     assert counts[0] > 0 and counts[f] > 0  # every width, 0 and F included, is reached
     expected = _truncated_pmf(widths, f) * n
     assert expected.min() > 5  # the chi-square approximation holds
     assert stats.chisquare(counts, expected).pvalue > 1e-4
-    np.testing.assert_allclose(layer.width_probs().numpy(), _truncated_pmf(widths, f), rtol=1e-6)
+    np.testing.assert_allclose(layer.width_probs().cpu().numpy(), _truncated_pmf(widths, f), rtol=1e-6)
 
 
 def test_widths_accept_any_callable_and_are_normalised():
@@ -96,9 +96,9 @@ def test_widths_accept_any_callable_and_are_normalised():
 
 def test_sampler_uses_given_generator_not_global_rng():
     layer = IOBLayer(5)
-    a = layer.sample_widths(50, generator=torch.Generator().manual_seed(7))
+    a = layer.sample_widths(50, generator=torch.Generator(torch.get_default_device()).manual_seed(7))
     torch.manual_seed(0)
-    b = layer.sample_widths(50, generator=torch.Generator().manual_seed(7))
+    b = layer.sample_widths(50, generator=torch.Generator(torch.get_default_device()).manual_seed(7))
     assert torch.equal(a, b)
 
 
@@ -122,7 +122,7 @@ def test_masked_features_get_zero_gradient():
     (layer.forward_neck(x, widths) * 2).sum().backward()
     assert torch.equal(x.grad, 2 * (torch.arange(5) < widths.unsqueeze(-1)).float())
     x.grad = None
-    out, w = layer.train().forward_sampled(x, generator=torch.Generator().manual_seed(0))
+    out, w = layer.train().forward_sampled(x, generator=torch.Generator(torch.get_default_device()).manual_seed(0))
     out.sum().backward()
     assert torch.equal(x.grad, (torch.arange(5) < w.unsqueeze(-1)).float())
     # An inf in a masked feature neither leaks into the output nor into the gradient.
@@ -144,7 +144,7 @@ def test_ordered_loss_exhaustive_and_sampled():
 
     exact = sum(layer.width_probs()[k] * loss_fn(layer.forward_neck(code, k)).mean() for k in range(5))
     torch.testing.assert_close(ordered_loss(layer, code, loss_fn, exhaustive=True), exact)
-    gen = torch.Generator().manual_seed(3)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(3)
     draws = torch.stack([ordered_loss(layer, code, loss_fn, generator=gen) for _ in range(4000)])
     se = draws.std() / math.sqrt(draws.numel())
     assert abs(draws.mean() - exact) < 4.5 * se
@@ -196,7 +196,7 @@ def test_chi2_critical_value_matches_scipy():
 def test_intrinsic_dimension_recovers_linear_rank():
     # x = A s + noise with rank(A) = 3 in D = 10: the PCA truncation error at width k is the sum of
     # the eigenvalues beyond the k-th, which the best linear ordered autoencoder attains.
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(0)
     n, d, rank = 2000, 10, 3
     a = torch.randn(d, rank, generator=gen, dtype=torch.float64)
     x = torch.randn(n, rank, generator=gen, dtype=torch.float64) @ a.T

@@ -20,7 +20,7 @@ PAD = torch.tensor([[False] * 6, [False] * 4 + [True] * 2, [False] + [True] * 5]
 
 
 def _inputs(seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(torch.get_default_device()).manual_seed(seed)
     return torch.randn(B, N, P, generator=g, dtype=dtype), torch.randn(B, T, P, generator=g, dtype=dtype)
 
 

@@ -18,6 +18,7 @@ References:
     Henderson & Fehr, "A VAE for Transformers with Nonparametric Variational Information
     Bottleneck", ICLR 2023.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,16 @@ from torch import Tensor
 __all__ = ["kl_gaussian", "kl_dirichlet"]
 
 
-def kl_gaussian(mu: Tensor, logvar: Tensor, log_alpha: Tensor, key_padding_mask: Tensor, *,
-                prior_mu: Tensor | float = 0.0, prior_var: Tensor | float = 1.0, kappa: int = 1) -> Tensor:
+def kl_gaussian(
+    mu: Tensor,
+    logvar: Tensor,
+    log_alpha: Tensor,
+    key_padding_mask: Tensor,
+    *,
+    prior_mu: Tensor | float = 0.0,
+    prior_var: Tensor | float = 1.0,
+    kappa: int = 1,
+) -> Tensor:
     """KL_G of the module docstring: the pibar-weighted Gaussian KL to the prior component, ``[B]``.
 
     Shapes:
@@ -57,8 +66,14 @@ def kl_gaussian(mu: Tensor, logvar: Tensor, log_alpha: Tensor, key_padding_mask:
     return kappa * 0.5 * torch.where(valid, pibar * per, per.new_zeros(())).sum(-1)  # [B]
 
 
-def kl_dirichlet(log_alpha: Tensor, key_padding_mask: Tensor, *, prior_alpha: Tensor | float = 1.0,
-                 delta: float = 1.0, kappa: int = 1) -> Tensor:
+def kl_dirichlet(
+    log_alpha: Tensor,
+    key_padding_mask: Tensor,
+    *,
+    prior_alpha: Tensor | float = 1.0,
+    delta: float = 1.0,
+    kappa: int = 1,
+) -> Tensor:
     """KL_D of the module docstring, computed in float64 and returned in log_alpha's dtype, ``[B]``.
 
     Zero when the posterior mass alpha0_q equals the prior mass alpha0_p. Evaluated as written the
@@ -103,10 +118,13 @@ def kl_dirichlet(log_alpha: Tensor, key_padding_mask: Tensor, *, prior_alpha: Te
     a0p = torch.as_tensor(prior_alpha, dtype=torch.float64, device=la.device) + delta * (n - 1)  # [B]
     log_ratio = log_a0q - a0p.log()  # [B]: log(A / A_p)
     ratio_p = (-log_ratio).exp()  # [B]: A_p / A
-    kl = (0.5 * (k0 - 1) * (log_ratio - 1 + ratio_p)
-          + _stirling_remainder(a0q) - _stirling_remainder(a0p)
-          - k0 * (_stirling_remainder(a0q / k0) - _stirling_remainder(a0p / k0))
-          + (a0q - a0p) * (_digamma_remainder(a0q) - _digamma_remainder(a0q / k0))) / n  # [B]
+    kl = (
+        0.5 * (k0 - 1) * (log_ratio - 1 + ratio_p)
+        + _stirling_remainder(a0q)
+        - _stirling_remainder(a0p)
+        - k0 * (_stirling_remainder(a0q / k0) - _stirling_remainder(a0p / k0))
+        + (a0q - a0p) * (_digamma_remainder(a0q) - _digamma_remainder(a0q / k0))
+    ) / n  # [B]
     return kl.to(log_alpha.dtype)
 
 
