@@ -294,3 +294,8 @@ def exact_gradients(objective_fn: Callable[[], Tensor] | Tensor, params: Sequenc
         raise ValueError(f"exact_gradients: the objective must be a scalar tensor; got {value!r:.80}")
     grads = torch.autograd.grad(value, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+# Public names for the other files of the kit (DESIGN.md: no private name is imported across files).
+all_states = _all_states
+k_tuples = _tuples

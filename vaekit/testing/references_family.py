@@ -15,7 +15,7 @@ from torch import Tensor
 
 from vaekit._math import with_grad
 from vaekit.models import GenModel, InfNet
-from vaekit.testing.oracle import _all_states, _tuples, enumerate_binary, gauss_hermite
+from vaekit.testing.oracle import all_states as _all_states, enumerate_binary, gauss_hermite, k_tuples as _tuples
 
 __all__ = [
     "reinforce_reference",
