@@ -36,7 +36,13 @@ def test_unknown_or_unavailable_device_is_a_usage_error_naming_it():
 
 def test_an_unavailable_device_stops_the_run_before_any_test():
     env = {**os.environ, "VAEKIT_DEVICE": MISSING}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_device.py"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_device.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert f"VAEKIT_DEVICE='{MISSING}': the device is not available" in result.stderr

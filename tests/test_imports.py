@@ -7,6 +7,7 @@ do not import each other; nothing in vaekit imports vaekit.testing; no private n
 across files; and at module level vaekit imports only the standard library, torch and numpy (the
 runtime dependencies), except vaekit.testing.strategies (hypothesis, from the test extra).
 """
+
 from __future__ import annotations
 
 import ast

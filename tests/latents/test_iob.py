@@ -1,5 +1,6 @@
 """IOB: forward_all vs forward_neck, the width sampler's distribution, eval determinism, gradients,
 the ordered InfNet wrapper, ordered_loss and intrinsic_dimension."""
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ def _truncated_pmf(widths, f):
     return pmf / pmf.sum()
 
 
-@pytest.mark.parametrize("widths", [UniformWidths(), GeometricWidths(0.3), PoissonWidths(3.0), PoissonWidths()],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "widths", [UniformWidths(), GeometricWidths(0.3), PoissonWidths(3.0), PoissonWidths()], ids=repr
+)
 def test_sampler_matches_truncated_distribution(widths):
     f, n = 6, 30000
     layer = IOBLayer(f, widths=widths, generator=torch.Generator(torch.get_default_device()).manual_seed(1234))
@@ -219,8 +221,13 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def test_dtype_and_device_follow_input(device):
     layer = IOBLayer(3).to(device)
     x = torch.randn(2, 3, dtype=torch.float64, device=device)
-    outs = [layer.forward_neck(x, 1), layer.forward_neck(x, torch.tensor([0, 3], device=device)), layer.forward_all(x),
-            layer.forward_mask(x, torch.ones(3, device=device)), layer.forward_sampled(x)[0]]
+    outs = [
+        layer.forward_neck(x, 1),
+        layer.forward_neck(x, torch.tensor([0, 3], device=device)),
+        layer.forward_all(x),
+        layer.forward_mask(x, torch.ones(3, device=device)),
+        layer.forward_sampled(x)[0],
+    ]
     assert all(o.dtype == torch.float64 and o.device == x.device for o in outs)
     q = OrderedInfNet(GaussianEncoder(4, 3), layer).to(device, torch.float64)
     z = q(torch.randn(2, 4, dtype=torch.float64, device=device)).rsample(2)

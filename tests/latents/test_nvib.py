@@ -1,4 +1,5 @@
 """NVIB and denoising attention: identity init == SDPA, mixture weights, KL terms, padding, losses."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,9 @@ def test_eval_form_tends_to_train_form_with_means():
     nvib = NVIB(P, num_heads=H, identity_init=False).double().eval()
     lat = nvib(u, key_padding_mask=PAD)
     train_form, _ = attn(x, lat.mu, lat.mu, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi)
-    eval_form, _ = attn(x, lat.mu, lat.mu, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi,
-                        var=torch.full_like(lat.mu, 1e-10))
+    eval_form, _ = attn(
+        x, lat.mu, lat.mu, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi, var=torch.full_like(lat.mu, 1e-10)
+    )
     torch.testing.assert_close(eval_form, train_form, rtol=1e-8, atol=1e-8)
     # With real variances the forms differ (integration over the component variance).
     differs, _ = attn(x, lat.mu, lat.mu, **lat.attention_kwargs())
@@ -116,7 +118,11 @@ def test_training_draw_is_reparameterised_and_varies():
     a, b = nvib(u), nvib(u)
     assert not torch.equal(a.z, b.z) and not torch.equal(a.log_pi, b.log_pi)
     (a.z.sum() + a.pi[:, 1:].pow(2).sum()).backward()
-    assert u.grad is not None and nvib.alpha_quad.weight.grad.abs().sum() > 0 and nvib.logvar_proj.bias.grad.abs().sum() > 0
+    assert (
+        u.grad is not None
+        and nvib.alpha_quad.weight.grad.abs().sum() > 0
+        and nvib.logvar_proj.bias.grad.abs().sum() > 0
+    )
 
 
 def test_alpha_skip_adds_in_log_space():
@@ -147,9 +153,16 @@ def _direct_kls(mu, logvar, log_alpha, pad, prior_mu, prior_var, prior_alpha, de
             g += a / a0q * sum(terms) / len(terms)
         kl_g.append(kappa * 0.5 * g)
         a0p = prior_alpha + delta * (n - 1)
-        d = (math.lgamma(a0q) - math.lgamma(a0p) + (a0q - a0p) * (torch.special.digamma(torch.tensor(a0q / k0, dtype=torch.float64)).item()
-             - torch.special.digamma(torch.tensor(a0q, dtype=torch.float64)).item())
-             + k0 * (math.lgamma(a0p / k0) - math.lgamma(a0q / k0))) / n
+        d = (
+            math.lgamma(a0q)
+            - math.lgamma(a0p)
+            + (a0q - a0p)
+            * (
+                torch.special.digamma(torch.tensor(a0q / k0, dtype=torch.float64)).item()
+                - torch.special.digamma(torch.tensor(a0q, dtype=torch.float64)).item()
+            )
+            + k0 * (math.lgamma(a0p / k0) - math.lgamma(a0q / k0))
+        ) / n
         kl_d.append(d)
     return torch.tensor(kl_g, dtype=torch.float64), torch.tensor(kl_d, dtype=torch.float64)
 
@@ -158,13 +171,28 @@ def _direct_kls(mu, logvar, log_alpha, pad, prior_mu, prior_var, prior_alpha, de
 def test_kl_terms_match_direct_float64_formulas(kappa):
     torch.manual_seed(5)
     u, _ = _inputs(5)
-    nvib = NVIB(P, kappa=kappa, prior_mu=0.3, prior_var=0.7, prior_log_alpha=0.4, delta=0.5, identity_init=False).double()
+    nvib = NVIB(
+        P, kappa=kappa, prior_mu=0.3, prior_var=0.7, prior_log_alpha=0.4, delta=0.5, identity_init=False
+    ).double()
     lat = nvib(u, key_padding_mask=PAD)
     kl_g, kl_d = nvib.kl(lat)
     # The prior buffers were created in float32: use their stored values.
-    prior_mu, prior_var, prior_alpha = nvib.prior_mu[0].item(), nvib.prior_var[0].item(), nvib.prior_log_alpha.exp().item()
-    ref_g, ref_d = _direct_kls(lat.mu.detach(), lat.logvar.detach(), lat.log_alpha.detach(), lat.key_padding_mask,
-                               prior_mu, prior_var, prior_alpha, 0.5, kappa)
+    prior_mu, prior_var, prior_alpha = (
+        nvib.prior_mu[0].item(),
+        nvib.prior_var[0].item(),
+        nvib.prior_log_alpha.exp().item(),
+    )
+    ref_g, ref_d = _direct_kls(
+        lat.mu.detach(),
+        lat.logvar.detach(),
+        lat.log_alpha.detach(),
+        lat.key_padding_mask,
+        prior_mu,
+        prior_var,
+        prior_alpha,
+        0.5,
+        kappa,
+    )
     torch.testing.assert_close(kl_g, ref_g, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(kl_d, ref_d, rtol=1e-10, atol=1e-12)
     # KL_D is the KL between symmetric Dirichlets (total masses alpha0_q, alpha0_p over K0), over n.
@@ -173,8 +201,10 @@ def test_kl_terms_match_direct_float64_formulas(kappa):
         k0 = int(valid.sum())
         a0q = lat.log_alpha[b][valid].exp().sum().detach()
         a0p = prior_alpha + 0.5 * (k0 / kappa - 1)
-        exact = kl_divergence(Dirichlet(torch.full((k0,), float(a0q) / k0, dtype=torch.float64)),
-                              Dirichlet(torch.full((k0,), a0p / k0, dtype=torch.float64)))
+        exact = kl_divergence(
+            Dirichlet(torch.full((k0,), float(a0q) / k0, dtype=torch.float64)),
+            Dirichlet(torch.full((k0,), a0p / k0, dtype=torch.float64)),
+        )
         torch.testing.assert_close(kl_d[b], exact / (k0 / kappa), rtol=1e-9, atol=1e-12)
 
 
@@ -223,8 +253,14 @@ def test_log_prob_matches_distributions():
         ref = Normal(lat.mu[b][valid], (0.5 * lat.logvar[b][valid]).exp()).log_prob(lat.z[b][valid]).sum()
         ref = ref + Dirichlet(lat.log_alpha[b][valid].exp()).log_prob(lat.pi[b][valid])
         torch.testing.assert_close(lp[b], ref)
-    batched = nvib_log_prob(lat.z.unsqueeze(1), lat.log_pi.unsqueeze(1), lat.mu.unsqueeze(1), lat.logvar.unsqueeze(1),
-                            lat.log_alpha.unsqueeze(1), lat.key_padding_mask.unsqueeze(1))
+    batched = nvib_log_prob(
+        lat.z.unsqueeze(1),
+        lat.log_pi.unsqueeze(1),
+        lat.mu.unsqueeze(1),
+        lat.logvar.unsqueeze(1),
+        lat.log_alpha.unsqueeze(1),
+        lat.key_padding_mask.unsqueeze(1),
+    )
     torch.testing.assert_close(batched.squeeze(1), lp)
 
 
@@ -374,8 +410,12 @@ def _kl_dirichlet_mpmath(log_alphas, prior_alpha=1.0, delta=1.0, kappa=1):
         n = mpmath.mpf(k0) / kappa
         a = mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in log_alphas)
         ap = mpmath.mpf(prior_alpha) + delta * (n - 1)
-        kl = (mpmath.loggamma(a) - mpmath.loggamma(ap) + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
-              + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))) / n
+        kl = (
+            mpmath.loggamma(a)
+            - mpmath.loggamma(ap)
+            + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
+            + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))
+        ) / n
         return float(kl)
 
 
@@ -393,8 +433,9 @@ def test_kl_dirichlet_matches_high_precision_reference_up_to_log_alpha_88(k0):
 
 
 def test_kl_dirichlet_padding_kappa_and_prior_against_reference():
-    log_alpha = torch.tensor([[0.4, 70.0, 70.0, 60.0, -1.0, 5.0], [0.4, 88.0, 88.0, 3.0, 0.0, 0.0]],
-                             dtype=torch.float64)
+    log_alpha = torch.tensor(
+        [[0.4, 70.0, 70.0, 60.0, -1.0, 5.0], [0.4, 88.0, 88.0, 3.0, 0.0, 0.0]], dtype=torch.float64
+    )
     pad = torch.tensor([[False] * 5 + [True], [False] * 3 + [True] * 3])
     got = kl_dirichlet(log_alpha, pad, prior_alpha=math.exp(0.4), delta=0.5, kappa=1)
     ref = [_kl_dirichlet_mpmath(r[~m].tolist(), math.exp(0.4), 0.5) for r, m in zip(log_alpha, pad)]
@@ -413,8 +454,10 @@ def test_kl_dirichlet_gradient_matches_high_precision_reference():
     with mpmath.workdps(100):
         for r, grad in zip(rows, log_alpha.grad):
             for i in range(4):
+
                 def f(v, r=r, i=i):
                     return _kl_dirichlet_mpmath_mp(mpmath, [v if j == i else mpmath.mpf(x) for j, x in enumerate(r)])
+
                 exact = float(mpmath.diff(f, mpmath.mpf(r[i])))
                 assert abs(float(grad[i]) - exact) <= 1e-6 * max(abs(exact), 1e-3), (r, i, float(grad[i]), exact)
 
@@ -423,8 +466,12 @@ def _kl_dirichlet_mpmath_mp(mpmath, log_alphas, prior_alpha=1.0, delta=1.0):
     k0 = len(log_alphas)
     a = mpmath.fsum(mpmath.exp(v) for v in log_alphas)
     ap = mpmath.mpf(prior_alpha) + delta * (k0 - 1)
-    return (mpmath.loggamma(a) - mpmath.loggamma(ap) + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
-            + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))) / k0
+    return (
+        mpmath.loggamma(a)
+        - mpmath.loggamma(ap)
+        + (a - ap) * (mpmath.digamma(a / k0) - mpmath.digamma(a))
+        + k0 * (mpmath.loggamma(ap / k0) - mpmath.loggamma(a / k0))
+    ) / k0
 
 
 def test_identity_init_at_transformer_width_gives_the_exact_dirichlet_kl():
@@ -454,7 +501,7 @@ def test_identity_init_equals_sdpa_in_eval_with_pruned_prior_training_form_exact
     # attention (log_pi, no var) is exact whatever prior_var is.
     torch.manual_seed(12)
     u, x = _inputs(12)
-    mha, attn, nvib = _identity_pair(prior_log_alpha=math.log(0.1))  # alpha_p = 0.1 = prune_below: pruned
+    mha, attn, nvib = _identity_pair(prior_log_alpha=math.log(0.05))  # alpha_p = 0.05 < prune_below: pruned
     lat = nvib.eval()(u, key_padding_mask=PAD)
     assert (lat.pi[:, 0] == 0).all()
     out, _ = attn(x, lat.z, lat.z, key_padding_mask=lat.key_padding_mask, log_pi=lat.log_pi)

@@ -1,4 +1,5 @@
 """VIB: closed-form KL vs Monte Carlo, beta-weighted ELBO, use under every pathwise/score loss."""
+
 from __future__ import annotations
 
 import importlib
@@ -81,8 +82,12 @@ def test_beta_elbo_value_is_lik_plus_beta_log_ratio(pathwise):
 
 
 def _losses():
-    out = [(ELBO, {"n_samples": 3}), (ELBO, {"n_samples": 3, "beta": 0.1}), (IWAE, {"n_samples": 3}),
-           (VIMCO, {"n_samples": 3})]
+    out = [
+        (ELBO, {"n_samples": 3}),
+        (ELBO, {"n_samples": 3, "beta": 0.1}),
+        (IWAE, {"n_samples": 3}),
+        (VIMCO, {"n_samples": 3}),
+    ]
     losses = importlib.import_module("vaekit.losses")
     for name in ("STL", "DReG", "IWAE_STL", "IWAESTL", "DReGIWAE"):  # pathwise estimators, where present
         if hasattr(losses, name):
@@ -164,12 +169,21 @@ def test_likelihood_is_an_object_bernoulli_and_normal():
     out = head(z)
     cases = [
         (VIBDecoder(head, latent_dim=3), torch.randint(6, (2,)), Categorical(logits=out)),
-        (VIBDecoder(head, latent_dim=3, likelihood=categorical_likelihood), torch.randint(6, (2,)),
-         Categorical(logits=out)),
-        (VIBDecoder(head, latent_dim=3, likelihood=lambda o: Bernoulli(logits=o)), y_bin,
-         torch.distributions.Independent(Bernoulli(logits=out), 1)),
-        (VIBDecoder(head, latent_dim=3, likelihood=lambda o: Normal(o, 1.0)), y_real,
-         torch.distributions.Independent(Normal(out, 1.0), 1)),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=categorical_likelihood),
+            torch.randint(6, (2,)),
+            Categorical(logits=out),
+        ),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=lambda o: Bernoulli(logits=o)),
+            y_bin,
+            torch.distributions.Independent(Bernoulli(logits=out), 1),
+        ),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=lambda o: Normal(o, 1.0)),
+            y_real,
+            torch.distributions.Independent(Normal(out, 1.0), 1),
+        ),
     ]
     for dec, y, ref in cases:
         log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)  # [B, K]

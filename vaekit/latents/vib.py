@@ -10,6 +10,7 @@ generative side (``VIBDecoder``: r(z) p(y|z)), so the pair plugs into any loss:
 ``ELBO(enc, dec, beta=1e-3)(x, target=y)`` is the VIB objective with a Monte Carlo KL; the closed
 form KL(q || r) is ``enc.kl(dec.prior())`` (an upper bound on I(Z; X) up to a constant).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -160,8 +161,14 @@ class VIBDecoder(DistributionGenModel):
         0
     """
 
-    def __init__(self, head: nn.Module, *, latent_dim: int,
-                 likelihood: Callable[[Tensor], Distribution] = categorical_likelihood, learn_prior: bool = False):
+    def __init__(
+        self,
+        head: nn.Module,
+        *,
+        latent_dim: int,
+        likelihood: Callable[[Tensor], Distribution] = categorical_likelihood,
+        learn_prior: bool = False,
+    ):
         super().__init__()
         if not isinstance(head, nn.Module):
             raise TypeError(f"VIBDecoder: head must be an nn.Module; got {type(head).__name__}")

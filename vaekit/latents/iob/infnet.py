@@ -1,4 +1,5 @@
 """``OrderedInfNet``: any factorised InfNet behind an information-ordered bottleneck."""
+
 from __future__ import annotations
 
 import torch

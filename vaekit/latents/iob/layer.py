@@ -10,6 +10,7 @@ References:
     Ho, Zhao & Wandelt, "Information-Ordered Bottlenecks for Adaptive Semantic Compression",
     arXiv:2305.11213 (2023).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -65,8 +66,14 @@ class IOBLayer(nn.Module):
     index: Tensor
     probs: Tensor
 
-    def __init__(self, n_features: int, *, dim: int = -1, widths: Callable[[int], Tensor] | None = None,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        dim: int = -1,
+        widths: Callable[[int], Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if isinstance(n_features, bool) or not isinstance(n_features, int):
             raise TypeError(f"IOBLayer: n_features must be an int; got {type(n_features).__name__}")
@@ -117,7 +124,9 @@ class IOBLayer(nn.Module):
             keep = self.index < n_open.to(self.index.device).unsqueeze(-1)  # [B, F]
         else:
             if isinstance(n_open, bool) or not isinstance(n_open, int):
-                raise TypeError(f"IOBLayer.forward_neck: n_open must be an int or a tensor [B]; got {type(n_open).__name__}")
+                raise TypeError(
+                    f"IOBLayer.forward_neck: n_open must be an int or a tensor [B]; got {type(n_open).__name__}"
+                )
             if not 0 <= n_open <= f:
                 raise ValueError(f"IOBLayer.forward_neck: n_open must be an int in 0..{f}; got {n_open!r}")
             keep = self.index < n_open  # [F]
@@ -204,8 +213,14 @@ def _width_probs(widths: Callable[[int], Tensor], f: int) -> Tensor:
     return (w / w.sum()).to(torch.get_default_dtype())  # [F+1]
 
 
-def ordered_loss(layer: IOBLayer, code: Tensor, loss_fn: Callable[[Tensor], Tensor], *,
-                 exhaustive: bool = False, generator: torch.Generator | None = None) -> Tensor:
+def ordered_loss(
+    layer: IOBLayer,
+    code: Tensor,
+    loss_fn: Callable[[Tensor], Tensor],
+    *,
+    exhaustive: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Average a per-example loss over bottleneck widths: exhaustively or with one draw per example.
 
     Objective:  L = mean_b sum_{n=0..F} P(n) * loss_fn( mask_n(code_b) ),  P = ``layer.width_probs()``.
@@ -245,9 +260,13 @@ def ordered_loss(layer: IOBLayer, code: Tensor, loss_fn: Callable[[Tensor], Tens
 
 def _check_losses(losses: Tensor, n: int) -> None:
     if not isinstance(losses, Tensor):
-        raise TypeError(f"ordered_loss: loss_fn must return a tensor of per-example losses ({n},); got {_describe(losses)}")
+        raise TypeError(
+            f"ordered_loss: loss_fn must return a tensor of per-example losses ({n},); got {_describe(losses)}"
+        )
     if tuple(losses.shape) != (n,):
-        raise ValueError(f"ordered_loss: loss_fn must return per-example losses of shape ({n},); got {_describe(losses)}")
+        raise ValueError(
+            f"ordered_loss: loss_fn must return per-example losses of shape ({n},); got {_describe(losses)}"
+        )
 
 
 def chi2_1_critical_value(level: float = 0.05) -> float:
@@ -260,8 +279,9 @@ def chi2_1_critical_value(level: float = 0.05) -> float:
     return float(2 * torch.special.erfinv(torch.tensor(1 - level, dtype=torch.float64)) ** 2)
 
 
-def intrinsic_dimension(errors_by_width: Sequence[float] | Tensor, n_points: int, data_variance: float | Tensor,
-                        *, level: float = 0.05) -> int:
+def intrinsic_dimension(
+    errors_by_width: Sequence[float] | Tensor, n_points: int, data_variance: float | Tensor, *, level: float = 0.05
+) -> int:
     """Smallest width after which opening one more feature is not a significant gain.
 
     With E_k the mean reconstruction error at width k (k = 0..F), e_k = E_k / data_variance and
@@ -291,7 +311,9 @@ def intrinsic_dimension(errors_by_width: Sequence[float] | Tensor, n_points: int
     """
     errors = torch.as_tensor(errors_by_width, dtype=torch.float64).detach().cpu()
     if errors.dim() != 1 or errors.numel() < 2:
-        raise ValueError(f"intrinsic_dimension: errors_by_width must be 1-D with F+1 >= 2 entries; got shape {tuple(errors.shape)}")
+        raise ValueError(
+            f"intrinsic_dimension: errors_by_width must be 1-D with F+1 >= 2 entries; got shape {tuple(errors.shape)}"
+        )
     if isinstance(n_points, bool) or not isinstance(n_points, int):
         raise TypeError(f"intrinsic_dimension: n_points must be an int; got {type(n_points).__name__}")
     if n_points < 1:

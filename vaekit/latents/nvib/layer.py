@@ -19,6 +19,7 @@ References:
     Bottleneck", ICLR 2023. Behjati, Fehr & Henderson, EMNLP 2023 (alpha skip). Fehr & Henderson,
     "Nonparametric Variational Regularisation of Pretrained Transformers", COLM 2024 (identity init).
 """
+
 from __future__ import annotations
 
 import math
@@ -113,17 +114,32 @@ class NVIB(nn.Module):
     prior_var: Tensor
     prior_log_alpha: Tensor
 
-    def __init__(self, embed_dim: int, *, num_heads: int = 1, kappa: int = 1, prior_mu: float = 0.0,
-                 prior_var: float = 1.0, prior_log_alpha: float = 0.0, delta: float = 1.0,
-                 prune_below: float = 0.1, identity_init: bool = True):
+    def __init__(
+        self,
+        embed_dim: int,
+        *,
+        num_heads: int = 1,
+        kappa: int = 1,
+        prior_mu: float = 0.0,
+        prior_var: float = 1.0,
+        prior_log_alpha: float = 0.0,
+        delta: float = 1.0,
+        prune_below: float = 0.1,
+        identity_init: bool = True,
+    ):
         super().__init__()
         for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kappa", kappa)):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"NVIB: {name} must be an int; got {type(v).__name__}")
             if v < 1:
                 raise ValueError(f"NVIB: {name} must be >= 1; got {v}")
-        for name, r in (("prior_mu", prior_mu), ("prior_var", prior_var), ("prior_log_alpha", prior_log_alpha),
-                        ("delta", delta), ("prune_below", prune_below)):
+        for name, r in (
+            ("prior_mu", prior_mu),
+            ("prior_var", prior_var),
+            ("prior_log_alpha", prior_log_alpha),
+            ("delta", delta),
+            ("prune_below", prune_below),
+        ):
             if isinstance(r, bool) or not isinstance(r, (int, float)):
                 raise TypeError(f"NVIB: {name} must be a real number; got {type(r).__name__}")
         if embed_dim % num_heads:
@@ -161,8 +177,9 @@ class NVIB(nn.Module):
         self.alpha_proj.bias.zero_()
         self.alpha_quad.weight.fill_(1 / (2 * math.sqrt(d)))
 
-    def components(self, u: Tensor, key_padding_mask: Tensor | None = None, *,
-                   alpha_skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def components(
+        self, u: Tensor, key_padding_mask: Tensor | None = None, *, alpha_skip: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The mixture's parameters: ``(mu, logvar [B, K0, P], log_alpha [B, K0], pad [B, K0], skip [B, N])``."""
         if not isinstance(u, Tensor):
             raise TypeError(f"NVIB: u must be a tensor [B, N, embed_dim={self.embed_dim}]; got {type(u).__name__}")
@@ -214,8 +231,9 @@ class NVIB(nn.Module):
         log_gamma = torch.where(pad, log_gamma.new_full((), -math.inf), log_gamma)
         return z, log_gamma - log_gamma.logsumexp(-1, keepdim=True)  # log pi, -inf on padding
 
-    def forward(self, u: Tensor, key_padding_mask: Tensor | None = None, *,
-                alpha_skip: Tensor | None = None) -> NVIBLatent:
+    def forward(
+        self, u: Tensor, key_padding_mask: Tensor | None = None, *, alpha_skip: Tensor | None = None
+    ) -> NVIBLatent:
         mu, logvar, log_alpha, pad, skip = self.components(u, key_padding_mask, alpha_skip=alpha_skip)
         if self.training:
             z, log_pi = self.draw(mu, logvar, log_alpha, pad)
@@ -229,10 +247,22 @@ class NVIB(nn.Module):
 
     def kl(self, latent: NVIBLatent) -> tuple[Tensor, Tensor]:
         """``(KL_G, KL_D)``, each ``[B]``, with this layer's prior, delta and kappa."""
-        kl_g = kl_gaussian(latent.mu, latent.logvar, latent.log_alpha, latent.key_padding_mask,
-                           prior_mu=self.prior_mu, prior_var=self.prior_var, kappa=self.kappa)
-        kl_d = kl_dirichlet(latent.log_alpha, latent.key_padding_mask, prior_alpha=self.prior_log_alpha.exp(),
-                            delta=self.delta, kappa=self.kappa)
+        kl_g = kl_gaussian(
+            latent.mu,
+            latent.logvar,
+            latent.log_alpha,
+            latent.key_padding_mask,
+            prior_mu=self.prior_mu,
+            prior_var=self.prior_var,
+            kappa=self.kappa,
+        )
+        kl_d = kl_dirichlet(
+            latent.log_alpha,
+            latent.key_padding_mask,
+            prior_alpha=self.prior_log_alpha.exp(),
+            delta=self.delta,
+            kappa=self.kappa,
+        )
         return kl_g, kl_d
 
     def log_prob(self, latent: NVIBLatent, z: Tensor | None = None, log_pi: Tensor | None = None) -> Tensor:
