@@ -425,6 +425,7 @@ def test_kl_dirichlet_matches_high_precision_reference_up_to_log_alpha_88(k0):
     levels = [-20.0, -5.0, 0.3, 1.0, 2.0, 5.0, 10.0, 20.0, 35.0, 40.0, 48.0, 60.0, 88.0]
     rows = [[0.0] + [v] * (k0 - 1) for v in levels]  # the prior component (alpha_p = 1) and K0 - 1 equal ones
     rows += [[0.0] + torch.linspace(-3, v, k0 - 1, dtype=torch.float64).tolist() for v in (10.0, 47.0, 88.0)]
+    rows += [[v] * k0 for v in (40.0, 88.0)]  # the case (K0 = 6: exact 16.33 and 36.33)
     log_alpha = torch.tensor(rows, dtype=torch.float64)
     got = kl_dirichlet(log_alpha, torch.zeros_like(log_alpha, dtype=torch.bool), prior_alpha=1.0, delta=1.0)
     ref = torch.tensor([_kl_dirichlet_mpmath(r) for r in rows], dtype=torch.float64)
