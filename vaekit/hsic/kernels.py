@@ -41,8 +41,9 @@ def check_samples(x: Tensor, name: str = "x") -> Tensor:
 def squared_distances(x: Tensor) -> Tensor:
     """Pairwise squared Euclidean distances ``D_ij = ||x_i - x_j||^2`` from inner products.
 
-    ``D = diag(G) 1^T + 1 diag(G)^T - 2 G`` with ``G = x x^T``; rounding can make it slightly
-    negative, so it is clamped at 0, and its diagonal is set to exactly 0.
+    ``D = diag(G) 1^T + 1 diag(G)^T - 2 G`` with ``G = x x^T``; rounding can make an entry
+    slightly negative, so it is clamped at 0. The diagonal is exactly 0: ``G_ii + G_ii - 2 G_ii``
+    is computed without rounding (doubling is exact).
 
     Shapes:
         x: ``[..., m, d]``; returns ``[..., m, m]``.
@@ -54,8 +55,7 @@ def squared_distances(x: Tensor) -> Tensor:
     """
     gram = x @ x.transpose(-1, -2)  # [..., m, m]
     sq = torch.diagonal(gram, dim1=-2, dim2=-1)  # [..., m]
-    d2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * gram).clamp_min(0.0)  # [..., m, m]
-    return d2 * (1.0 - torch.eye(x.shape[-2], dtype=x.dtype, device=x.device))  # exact zero diagonal
+    return torch.add(sq.unsqueeze(-1) + sq.unsqueeze(-2), gram, alpha=-2.0).clamp_min(0.0)  # [..., m, m]
 
 
 def median_bandwidth(x: Tensor) -> Tensor:

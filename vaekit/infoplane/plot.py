@@ -16,6 +16,7 @@ def plot_information_plane(
     ax: Any = None,
     title: str | None = None,
     colorbar: bool = True,
+    log_epochs: bool = False,
 ) -> Any:
     """Draw I(T;Y) against I(X;T): one trajectory per layer, points coloured by epoch.
 
@@ -30,6 +31,7 @@ def plot_information_plane(
         ax: a matplotlib Axes to draw on (default: a new figure).
         title: the title (default: the estimator and its settings).
         colorbar: add a colour bar for the epoch.
+        log_epochs: colour by epoch on a log scale (for records at log-spaced epochs).
 
     Returns:
         The matplotlib Axes.
@@ -59,13 +61,23 @@ def plot_information_plane(
         _, ax = plt.subplots(figsize=(5, 4))
     epochs = [r["epoch"] for r in rows]
     vmin, vmax = min(epochs), max(max(epochs), min(epochs) + 1)
+    if log_epochs:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(vmin=max(vmin, 1), vmax=max(vmax, 2))
+        shown = [max(e, 1) for e in epochs]  # epoch 0 is drawn with the colour of epoch 1
+    else:
+        from matplotlib.colors import Normalize
+
+        norm, shown = Normalize(vmin=vmin, vmax=vmax), epochs
+    colour = dict(zip(map(id, rows), shown))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     scatter = None
     for layer in layers:
         pts = sorted((r for r in rows if r["layer"] == layer), key=lambda r: r["step"])
         xs, ys = [r["ixt"] for r in pts], [r["ity"] for r in pts]
         ax.plot(xs, ys, color="0.7", lw=0.8, zorder=1)
-        scatter = ax.scatter(xs, ys, c=[r["epoch"] for r in pts], cmap="viridis", vmin=vmin, vmax=vmax, s=14, zorder=2)
+        scatter = ax.scatter(xs, ys, c=[colour[id(r)] for r in pts], cmap="viridis", norm=norm, s=14, zorder=2)
         ax.annotate(layer, (xs[-1], ys[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     units = rows[0]["units"]
     if units == "hsic":
