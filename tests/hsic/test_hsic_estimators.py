@@ -96,6 +96,14 @@ def test_batched_over_layers_equals_one_call_per_layer_and_keeps_dtype():
 
 
 @pytest.mark.parametrize("fn", [hsic_biased, hsic_unbiased, nhsic, cka])
+def test_gradients_through_the_kernels_match_finite_differences(fn):
+    x, y = _pair(m=7)
+    x.requires_grad_(True)
+    l = gaussian_gram(y, 1.0)
+    assert torch.autograd.gradcheck(lambda v: fn(gaussian_gram(v, 0.9), l), (x,))
+
+
+@pytest.mark.parametrize("fn", [hsic_biased, hsic_unbiased, nhsic, cka])
 def test_symmetry_and_permutation_invariance(fn):
     x, y = _pair(m=11)
     k, l = gaussian_gram(x), gaussian_gram(y)
