@@ -15,7 +15,10 @@ Data. MNIST: the statically binarized images of ``../shared/data/binarized_mnist
 ``train`` and ``test`` aligned with the image splits). Without labels the script uses the 8x8
 digits shipped with scikit-learn (1797 labelled images, a stratified 75/25 split with
 ``--seed``) and says so: ``--dataset digits`` selects them explicitly. ``--train-size`` takes a
-seeded random subset of the training images to keep a run to a few minutes on one core.
+seeded random subset of the training images (default 10000) to keep a run to a few minutes on one
+core: one HSIC step on a batch of 512 MNIST images costs about 0.24 s of CPU time.
+
+Measured on the digits with the defaults (seed 0): HSIC bottleneck 0.922, backprop 0.956.
 
 Run:  python examples/hsic_bottleneck.py                  (digits: about 40 s of CPU time on one core)
       python examples/hsic_bottleneck.py --dataset mnist --labels mnist_labels.npz
