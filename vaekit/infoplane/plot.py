@@ -61,14 +61,13 @@ def plot_information_plane(
         _, ax = plt.subplots(figsize=(5, 4))
     epochs = [r["epoch"] for r in rows]
     vmin, vmax = min(epochs), max(max(epochs), min(epochs) + 1)
-    if log_epochs:
-        from matplotlib.colors import LogNorm
+    from matplotlib.colors import LogNorm, Normalize
 
+    norm: Normalize
+    if log_epochs:
         norm = LogNorm(vmin=max(vmin, 1), vmax=max(vmax, 2))
         shown = [max(e, 1) for e in epochs]  # epoch 0 is drawn with the colour of epoch 1
     else:
-        from matplotlib.colors import Normalize
-
         norm, shown = Normalize(vmin=vmin, vmax=vmax), epochs
     colour = dict(zip(map(id, rows), shown))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
