@@ -33,6 +33,19 @@ from vaekit.baselines import (
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
+# kernel dependence and the information plane (more in the subpackages vaekit.hsic, vaekit.infoplane)
+from vaekit.hsic import (
+    HSICBottleneck,
+    cka,
+    gaussian_gram,
+    hsic_biased,
+    hsic_gamma_test,
+    hsic_permutation_test,
+    hsic_unbiased,
+    linear_gram,
+    nhsic,
+)
+from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
 
 __version__ = "0.1.0"
 
@@ -104,4 +117,19 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # kernel dependence (vaekit.hsic)
+    "gaussian_gram",
+    "linear_gram",
+    "hsic_biased",
+    "hsic_unbiased",
+    "nhsic",
+    "cka",
+    "hsic_gamma_test",
+    "hsic_permutation_test",
+    "HSICBottleneck",
+    # information plane (vaekit.infoplane)
+    "InformationPlaneTracker",
+    "binned_mi",
+    "kde_mi",
+    "plot_information_plane",
 ]
