@@ -30,6 +30,7 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
+from vaekit.losses import RWSDReG, rws_dreg_estimate
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 
@@ -100,4 +101,7 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # issue 8: RWS with DReG's wake-phi as its own estimator
+    "RWSDReG",
+    "rws_dreg_estimate",
 ]

@@ -97,6 +97,10 @@ class InfNet(nn.Module, metaclass=ABCMeta):
 class GenModel(nn.Module, metaclass=ABCMeta):
     """A generative model p(x, z) = p(z) p(x|z): the black-box interface every loss uses.
 
+    Optional: ``forward`` may set ``x_shape_`` (the likelihood's event shape, the shape of one data
+    point) so that a loss rejects a target of another shape instead of broadcasting it;
+    ``DistributionGenModel`` sets it.
+
     Shapes:
         forward(x, z): x ``[B, *x_shape]``, z ``[B, K, *z_shape]``; returns ``self``.
         log_prob(x, z): ``log p(x, z)``, ``[B, K]``.
@@ -104,6 +108,9 @@ class GenModel(nn.Module, metaclass=ABCMeta):
     """
 
     params_: dict[str, Tensor]
+    #: Optional: the shape of one data point as the likelihood expects it (its event shape), set by
+    #: ``forward``; a loss then checks the target against it. None when the model does not say.
+    x_shape_: tuple[int, ...] | None = None
 
     @abstractmethod
     def forward(self, x: Tensor, z: Tensor) -> "GenModel":
@@ -289,6 +296,7 @@ class DistributionGenModel(GenModel):
         lik = self._likelihood(z, len(prior.event_shape))
         self._cache = (z, prior, lik)  # reused by log_prob for the same z: one decoder pass per step
         self.params_ = {**{f"prior_{k}": v for k, v in _params_of(prior).items()}, **_params_of(lik)}
+        self.x_shape_ = tuple(lik.event_shape)  # what a loss checks the target against
         return self
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
