@@ -16,10 +16,10 @@ from vaekit.testing import (
     gradient_samples,
     linear_gaussian,
 )
-from vaekit.testing.references_family import dreg_reference
+from vaekit.testing import dreg_reference
 from vaekit.testing.strategies import tiny_models
 
-from tests.losses.family_helpers import fit_q, set_q_to_posterior
+from losses.family_helpers import fit_q, set_q_to_posterior
 
 
 def test_dreg_estimate_matches_loop_reference():

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaekit import ELBO, IWAE, VIMCO
+from vaekit import IWAE, VIMCO, Reinforce
 from vaekit.testing import (
     LinearGaussianModel,
     TinyModel,
@@ -227,7 +227,7 @@ def test_gradient_samples_passes_target_and_zero_fills_unused_params():
 
     def loss_fn(xb, target=None):
         seen.append(None if target is None else tuple(target.shape))
-        return ELBO(q, p)(xb, target=target)
+        return Reinforce(q, p)(xb, target=target)  # the score-function ELBO
 
     rows = gradient_samples(loss_fn, x, [unused] + list(p.parameters()), 3, target=x.flip(0), replicas=2)
     assert seen == [(4, 3)] * 3 and (rows[:, :3] == 0).all() and rows.shape == (3, 14)

@@ -292,19 +292,19 @@ class Loss(nn.Module):
 
     def _message(self, call: int, part: int) -> str:
         name, q, p = type(self).__name__, type(self.inf_net).__name__, type(self.gen_model).__name__
-        where = f"{name}: at call {call}"
         tail = " Pass check_finite=False to skip this check."
         if part in (_X, _TARGET):
             what = "x" if part == _X else "target"
-            return f"{where}, the input {what} contained NaN or infinite values; clean the data before the loss." + tail
+            return (f"{name}: the input {what} of call {call} contains NaN or infinite values (the models are not "
+                    "to blame); clean the data before the loss." + tail)
         if part == _LOG_P:
-            return (f"{where}, {p}.log_prob (gen_model, wake phase) returned NaN or +inf; check the generative "
-                    "model." + tail)
+            return (f"{name}: {p}.log_prob returned NaN or +inf at call {call} (gen_model, wake phase); check the "
+                    "generative model." + tail)
         if part == _LOG_Q:
-            return (f"{where}, {q}.log_prob (inf_net, wake phase) returned a non-finite value: q(z|x) gave its own "
-                    "sample zero or infinite density." + tail)
-        return (f"{where}, {q}.log_prob (inf_net, sleep phase) gave a non-finite value to a latent drawn from "
-                f"the generative model {p}: q(z|x) must cover p(z|x)." + tail)
+            return (f"{name}: {q}.log_prob returned a non-finite value at call {call} (inf_net, wake phase): q(z|x) "
+                    "gave its own sample zero or infinite density." + tail)
+        return (f"{name}: {q}.log_prob gave a non-finite value at call {call} to a latent drawn from the generative "
+                f"model {p} (inf_net, sleep phase): q(z|x) must cover p(z|x)." + tail)
 
     def _verify_detached(self, z: Tensor) -> None:
         """Check that ``log_prob_detached`` reaches q's parameters only through ``z``."""
