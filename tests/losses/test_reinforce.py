@@ -28,22 +28,6 @@ def test_reinforce_estimate_matches_loop_reference():
                 lambda lp, lq: reinforce_reference(lp, lq, baseline, scale), [log_p, log_q], generator=g)
 
 
-def test_leave_one_out_matches_loop_and_composition_is_affine():
-    g = torch.Generator().manual_seed(2)
-    signal = torch.randn(4, 5, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(LeaveOneOut()(signal, None), loo_baseline_reference(signal))
-    ma = MovingAverage().double()
-    ma.value.fill_(0.7)
-    vn = VarianceNormalization().double()
-    vn.variance.fill_(9.0)
-    out = apply_baselines([ma, vn, LeaveOneOut()], signal, torch.zeros(4, 1))
-    # (s - 0.7) / 3, then minus the leave-one-out mean of that
-    step = (signal - 0.7) / 3
-    expected = step - loo_baseline_reference(step)
-    torch.testing.assert_close(out.signal, expected)
-    torch.testing.assert_close((signal - out.shift) / out.scale, expected)
-
-
 def test_no_baseline_is_the_score_function_elbo():
     """With no baseline, Reinforce is the score-function ELBO: the same value and gradient as the
     ELBO's score-function loop reference on the same draws (test_elbo.py checks its unbiasedness)."""

@@ -33,8 +33,9 @@ class Loss(nn.Module):
     scalars to a pending list on the device (the loss value and one fused sum per checked tensor),
     and the list is read back in one sync every ``sync_every`` calls (1 on the CPU, where a sync
     is free; 100 on an accelerator), whenever ``loss_history_`` is read, and by :meth:`flush`.
-    A NaN or infinite input, a NaN or +inf ``log p`` or a non-finite ``log q`` (wake or sleep
-    phase) then raises ``FloatingPointError`` naming the call, the model and the phase.
+    A NaN or infinite input raises ``ValueError``; a NaN or +inf ``log p`` or a non-finite
+    ``log q`` (wake or sleep phase) raises ``FloatingPointError`` naming the call, the model and
+    the phase.
     ``log p = -inf`` is allowed: a latent the model deems impossible has weight 0.
 
     Shapes:
@@ -127,8 +128,9 @@ class Loss(nn.Module):
     def flush(self) -> None:
         """Read the pending loss values into ``loss_history_`` and run the deferred finiteness check.
 
-        One host-device synchronisation. Raises ``FloatingPointError`` naming the first call whose
-        input or log-probabilities were not finite, the model and the phase (wake or sleep).
+        One host-device synchronisation. Raises ``ValueError`` if an input of a pending call held
+        NaN or inf (the models are then not to blame), else ``FloatingPointError`` naming the first
+        call whose log-probabilities were not finite, the model and the phase (wake or sleep).
         """
         if not self._pending:
             return
@@ -142,8 +144,9 @@ class Loss(nn.Module):
         self._history.extend(row[0] for row in rows)
         for i, (row, (_, kinds)) in enumerate(zip(rows, pending)):
             bad = [kind for kind, v in zip(kinds, row[1:]) if not math.isfinite(v)]
-            if bad:
-                raise FloatingPointError(self._message(first + i, bad[0]))
+            if bad:  # the input first: a NaN in x makes every model's output NaN too
+                error = ValueError if bad[-1] in (_X, _TARGET) else FloatingPointError
+                raise error(self._message(first + i, bad[-1] if error is ValueError else bad[0]))
 
     # -- helpers for subclasses --------------------------------------------------------------
     def require_rsample(self, what: str) -> None:
@@ -171,8 +174,7 @@ class Loss(nn.Module):
         _check_target(target, gen)
         log_p = gen.log_prob(target, z)
         _check_shape(log_p, (b, k), self.gen_model, "log_prob")
-        # Detached views, not copies: stored here and read by the finiteness check in forward.
-        self.log_p_, self.log_q_ = log_p.detach(), log_q.detach()
+        self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
         return z, log_p, log_q
 
     def sleep_log_q(self, n: int) -> Tensor:
@@ -188,7 +190,7 @@ class Loss(nn.Module):
         _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
         log_q = _called(self.inf_net, self.inf_net(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
         _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
-        self._sleep = log_q.detach().squeeze(1)  # [n]
+        self._sleep = _stored(log_q.squeeze(1))  # [n]
         return log_q.squeeze(1)  # [n]
 
     def stopped_terms(self, z: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -324,6 +326,13 @@ class Loss(nn.Module):
                 f"q's parameters other than through z (reaches {leaked}); its default detaches params_ only. "
                 "Store every parameter log_prob reads in params_, or override log_prob_detached."
             )
+
+
+def _stored(t: Tensor) -> Tensor:
+    """A detached view in eager mode (no copy per step). Under torch.compile a copy: a graph output
+    that is a detached view of an intermediate (log_prob's movedim) breaks AOT autograd's view
+    replay (torch 2.13), and inside a graph the copy is fused away or nearly free."""
+    return t.detach().clone() if torch.compiler.is_compiling() else t.detach()
 
 
 def _offsets(rows: list[Tensor]) -> list[int]:

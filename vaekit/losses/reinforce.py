@@ -133,8 +133,10 @@ class Reinforce(Loss):
             return bound
         self.baseline_loss_ = centred.fit_loss.detach()
         # The fit penalty reaches only the baseline's parameters (the signal is detached); the
-        # loss is minus the batch mean, so the penalty enters the surrogate with a minus sign.
-        return with_grad(bound, bound - centred.fit_loss)
+        # loss is minus the batch mean, so it enters with a minus sign, as a term of value 0
+        # (added, not folded into with_grad, so a bound of -inf stays -inf rather than NaN).
+        fit = centred.fit_loss
+        return bound - (fit - fit.detach())
 
     def extra_repr(self) -> str:
         return f"n_samples={self.n_samples}"
