@@ -106,9 +106,9 @@ def continuous(train):
         losses = {
             f"ELBO (pathwise), K={k}": vaekit.ELBO(q, p, n_samples=k),
             f"IWAE (pathwise), K={k}": vaekit.IWAE(q, p, n_samples=k),
-            f"STL (IWAE objective), K={k}": vaekit.STL(q, p, n_samples=k, objective="iwae"),
+            f"STL (ELBO), K={k}": vaekit.STL(q, p, n_samples=k),
             f"DReG, K={k}": vaekit.DReG(q, p, n_samples=k),
-            f"RWS (DReG wake-phi), K={k}": vaekit.RWS(q, p, n_samples=k, dreg=True),
+            f"RWS (DReG wake-phi), K={k}": vaekit.RWSDReG(q, p, n_samples=k),
         }
         torch.manual_seed(0)
         by_k[k] = _summaries(compare_estimators(losses, x, n_draws=N_DRAWS))

@@ -365,7 +365,7 @@ def _called(module: nn.Module, out: object, call: str):
             f"{type(out).__name__}{hint}"
         )
     params = getattr(module, "params_", None)
-    if not isinstance(params, dict):
+    if params is not None and not isinstance(params, dict):  # unset is tolerated: only the default log_prob_detached reads it
         raise TypeError(
             f"{type(module).__name__}.params_ must be a dict of tensors (e.g. {{'logits': logits}}); forward set it to "
             f"{type(params).__name__}"
