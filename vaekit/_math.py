@@ -3,6 +3,7 @@
 Imports torch only. Every function works on the last dimension (the K samples) unless told
 otherwise and keeps the input's device and dtype.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,16 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["logmeanexp", "loo_logsumexp", "loo_mean", "with_grad", "self_normalized_weights", "weighted_sum",
-           "dreg_path_term", "DENSE_LOO_MAX_K"]
+__all__ = [
+    "logmeanexp",
+    "loo_logsumexp",
+    "loo_mean",
+    "with_grad",
+    "self_normalized_weights",
+    "weighted_sum",
+    "dreg_path_term",
+    "DENSE_LOO_MAX_K",
+]
 
 #: Up to this K the leave-one-out reductions build the dense ``[..., K, K]`` form (a few large
 #: kernels); above it, the O(K) prefix/suffix form (less memory, more small kernels). Both are exact,

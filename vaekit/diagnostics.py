@@ -8,7 +8,8 @@ losses on the same models and batch and returns one table.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -160,7 +161,8 @@ class GradientComparison(list):
     """
 
     def __str__(self) -> str:
-        head = f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} {'mean SNR':>9} {'var ratio':>9}"
+        head = (f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} "
+                f"{'mean SNR':>9} {'var ratio':>9}")
         lines = [head, "-" * len(head)]
         for r in self:
             lines.append(f"{r['estimator']:<16.16} {r['parameter']:<28.28} {r['numel']:>6d} {r['mean_norm']:>10.4g} "

@@ -59,7 +59,7 @@ class InfNet(nn.Module, metaclass=ABCMeta):
     params_: dict[str, Tensor]
 
     @abstractmethod
-    def forward(self, x: Tensor) -> "InfNet":
+    def forward(self, x: Tensor) -> InfNet:
         """Compute the parameters of q(z|x) for the batch, store them in ``params_``, return self."""
 
     @abstractmethod
@@ -113,7 +113,7 @@ class GenModel(nn.Module, metaclass=ABCMeta):
     x_shape_: tuple[int, ...] | None = None
 
     @abstractmethod
-    def forward(self, x: Tensor, z: Tensor) -> "GenModel":
+    def forward(self, x: Tensor, z: Tensor) -> GenModel:
         """Compute the parameters of p(x, z) for the batch, store them in ``params_``, return self."""
 
     @abstractmethod
@@ -204,7 +204,7 @@ class DistributionInfNet(InfNet):
     def distribution(self, x: Tensor) -> Distribution:
         """Return q(z|x) for a batch ``x [B, *x_shape]``."""
 
-    def forward(self, x: Tensor) -> "DistributionInfNet":
+    def forward(self, x: Tensor) -> DistributionInfNet:
         self.dist_ = _as_event(self.distribution(x), 1, f"{type(self).__name__}.distribution")
         self.params_ = _params_of(self.dist_)
         return self
@@ -291,7 +291,7 @@ class DistributionGenModel(GenModel):
         n_batch = z.dim() - z_event_dims
         return _as_event(self.likelihood(z), n_batch, f"{type(self).__name__}.likelihood")
 
-    def forward(self, x: Tensor, z: Tensor) -> "DistributionGenModel":
+    def forward(self, x: Tensor, z: Tensor) -> DistributionGenModel:
         prior = self._prior()
         lik = self._likelihood(z, len(prior.event_shape))
         self._cache = (z, prior, lik)  # reused by log_prob for the same z: one decoder pass per step

@@ -1,5 +1,6 @@
 """Baseline state: it follows the models' dtype, and it changes only when the loss is training with
 gradients on; the composition builds no neutral tensors and runs eagerly without the compile guard."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,7 +24,7 @@ def test_state_follows_float64_models_without_calling_double():
     assert loss_fn.baselines[0].value.dtype == torch.float64
     assert loss_fn.baselines[1].variance.dtype == torch.float64
     loss_fn(x)
-    signal = (loss_fn.log_p_ - loss_fn.log_q_)
+    signal = loss_fn.log_p_ - loss_fn.log_q_
     assert loss_fn.baselines[0].value.dtype == torch.float64
     assert loss_fn.baselines[0].value.item() == signal.mean().item()  # exact: no float32 rounding
     assert "baselines.0.value" in loss_fn.state_dict()
@@ -90,6 +91,9 @@ def test_eager_mode_calls_baselines_directly_not_through_the_compile_guard(monke
     calls = []
     monkeypatch.setattr(baselines_base, "_read_outside_graph", lambda *a: calls.append(a) or (None, None))
     net = torch.nn.Linear(3, 1).double()
-    apply_baselines([MovingAverage(), InputDependentBaseline(net)], torch.zeros(2, 4, dtype=torch.float64),
-                    torch.zeros(2, 3, dtype=torch.float64))
+    apply_baselines(
+        [MovingAverage(), InputDependentBaseline(net)],
+        torch.zeros(2, 4, dtype=torch.float64),
+        torch.zeros(2, 3, dtype=torch.float64),
+    )
     assert calls == []

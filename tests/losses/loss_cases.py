@@ -24,10 +24,11 @@ Build the models with :func:`make_models` (or ``case.build()``), never by hand. 
 - ``stateful``: the loss changes its own state on each call (a learned or running baseline);
   the state_dict round-trip then also compares the state after one call.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -72,8 +73,15 @@ from vaekit.testing import (
 D, H = 4, 2  # default data width and latent width of make_models
 
 
-def make_models(needs_rsample: bool, *, dtype: torch.dtype = torch.float64, data_dim: int = D, latent_dim: int = H,
-                out_dim: int | None = None, gen_cls: type | None = None) -> tuple[InfNet, GenModel]:
+def make_models(
+    needs_rsample: bool,
+    *,
+    dtype: torch.dtype = torch.float64,
+    data_dim: int = D,
+    latent_dim: int = H,
+    out_dim: int | None = None,
+    gen_cls: type | None = None,
+) -> tuple[InfNet, GenModel]:
     """The one factory of the shared tests' models: q over x of width ``data_dim``, p over data of
     width ``out_dim`` (default ``data_dim``); Gaussian latents if ``needs_rsample``, else binary."""
     out = data_dim if out_dim is None else out_dim
@@ -130,7 +138,8 @@ def _stopped(m: Loss, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _reinforce_with_baselines(m: Loss, x: Tensor) -> Tensor:
-    """Reinforce's baselines written out: [MovingAverage, LeaveOneOut | InputDependentBaseline, VarianceNormalization]."""
+    """Reinforce's baselines written out:
+    [MovingAverage, LeaveOneOut | InputDependentBaseline, VarianceNormalization]."""
     log_p, log_q = _wake(m, x, False)
     signal = (log_p - log_q).detach()  # [B, K]
     ma, middle, vn = m.baselines
@@ -147,14 +156,32 @@ def _reinforce_with_baselines(m: Loss, x: Tensor) -> Tensor:
 
 
 LOSS_CASES: list[LossCase | tuple] = [
-    LossCase("ELBO", lambda q, p: ELBO(q, p, n_samples=2), needs_rsample=True, bound=elbo_bound,
-             reference=lambda m, x: elbo_reference(*_wake(m, x, True), score_function=False)),
-    LossCase("IWAE-score", lambda q, p: IWAE(q, p, n_samples=3, pathwise=False), bound=iwae_bound,
-             reference=lambda m, x: iwae_reference(*_wake(m, x, False), score_function=True)),
-    LossCase("IWAE-pathwise", lambda q, p: IWAE(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound,
-             reference=lambda m, x: iwae_reference(*_wake(m, x, True), score_function=False)),
-    LossCase("VIMCO", lambda q, p: VIMCO(q, p, n_samples=3), bound=iwae_bound,
-             reference=lambda m, x: vimco_reference(*_wake(m, x, False))),
+    LossCase(
+        "ELBO",
+        lambda q, p: ELBO(q, p, n_samples=2),
+        needs_rsample=True,
+        bound=elbo_bound,
+        reference=lambda m, x: elbo_reference(*_wake(m, x, True), score_function=False),
+    ),
+    LossCase(
+        "IWAE-score",
+        lambda q, p: IWAE(q, p, n_samples=3, pathwise=False),
+        bound=iwae_bound,
+        reference=lambda m, x: iwae_reference(*_wake(m, x, False), score_function=True),
+    ),
+    LossCase(
+        "IWAE-pathwise",
+        lambda q, p: IWAE(q, p, n_samples=3),
+        needs_rsample=True,
+        bound=iwae_bound,
+        reference=lambda m, x: iwae_reference(*_wake(m, x, True), score_function=False),
+    ),
+    LossCase(
+        "VIMCO",
+        lambda q, p: VIMCO(q, p, n_samples=3),
+        bound=iwae_bound,
+        reference=lambda m, x: vimco_reference(*_wake(m, x, False)),
+    ),
 ]
 
 
@@ -169,26 +196,67 @@ def _sleep(m: Loss, x: Tensor) -> Tensor:
 
 
 LOSS_CASES += [
-    LossCase("Reinforce", lambda q, p: Reinforce(q, p, n_samples=2), bound=elbo_bound,
-             reference=lambda m, x: reinforce_reference(*_wake(m, x, False), torch.zeros(x.shape[0], 2))),
-    LossCase("Reinforce+ma+loo+vn", lambda q, p: Reinforce(q, p, n_samples=3, baselines=[
-                 MovingAverage(), LeaveOneOut(), VarianceNormalization()]),
-             bound=elbo_bound, stateful=True, reference=_reinforce_with_baselines),
-    LossCase("Reinforce+nvil", lambda q, p: Reinforce(q, p, n_samples=2, baselines=nvil_baselines(_baseline_net(q))),
-             bound=elbo_bound, stateful=True, reference=_reinforce_with_baselines),
-    LossCase("WakeSleep", lambda q, p: WakeSleep(q, p, n_samples=2), bound=elbo_bound, supports_target=False,
-             reference=lambda m, x: wake_sleep_reference(*_wake(m, x, False), _sleep(m, x))),
-    LossCase("RWS", lambda q, p: RWS(q, p, n_samples=3), bound=iwae_bound,
-             reference=lambda m, x: rws_reference(*_wake(m, x, False))),
-    LossCase("RWS-wake_weight", lambda q, p: RWS(q, p, n_samples=3, wake_weight=0.5), bound=iwae_bound,
-             supports_target=False,
-             reference=lambda m, x: rws_reference(*_wake(m, x, False), _sleep(m, x), wake_weight=0.5)),
-    LossCase("RWSDReG", lambda q, p: RWSDReG(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound,
-             reference=lambda m, x: rws_dreg_reference(*_stopped(m, x))),
-    LossCase("STL", lambda q, p: STL(q, p, n_samples=2), needs_rsample=True, bound=elbo_bound,
-             reference=lambda m, x: stl_reference(*_stl(m, x))),
-    LossCase("DReG", lambda q, p: DReG(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound,
-             reference=lambda m, x: dreg_reference(*_stopped(m, x))),
+    LossCase(
+        "Reinforce",
+        lambda q, p: Reinforce(q, p, n_samples=2),
+        bound=elbo_bound,
+        reference=lambda m, x: reinforce_reference(*_wake(m, x, False), torch.zeros(x.shape[0], 2)),
+    ),
+    LossCase(
+        "Reinforce+ma+loo+vn",
+        lambda q, p: Reinforce(q, p, n_samples=3, baselines=[MovingAverage(), LeaveOneOut(), VarianceNormalization()]),
+        bound=elbo_bound,
+        stateful=True,
+        reference=_reinforce_with_baselines,
+    ),
+    LossCase(
+        "Reinforce+nvil",
+        lambda q, p: Reinforce(q, p, n_samples=2, baselines=nvil_baselines(_baseline_net(q))),
+        bound=elbo_bound,
+        stateful=True,
+        reference=_reinforce_with_baselines,
+    ),
+    LossCase(
+        "WakeSleep",
+        lambda q, p: WakeSleep(q, p, n_samples=2),
+        bound=elbo_bound,
+        supports_target=False,
+        reference=lambda m, x: wake_sleep_reference(*_wake(m, x, False), _sleep(m, x)),
+    ),
+    LossCase(
+        "RWS",
+        lambda q, p: RWS(q, p, n_samples=3),
+        bound=iwae_bound,
+        reference=lambda m, x: rws_reference(*_wake(m, x, False)),
+    ),
+    LossCase(
+        "RWS-wake_weight",
+        lambda q, p: RWS(q, p, n_samples=3, wake_weight=0.5),
+        bound=iwae_bound,
+        supports_target=False,
+        reference=lambda m, x: rws_reference(*_wake(m, x, False), _sleep(m, x), wake_weight=0.5),
+    ),
+    LossCase(
+        "RWSDReG",
+        lambda q, p: RWSDReG(q, p, n_samples=3),
+        needs_rsample=True,
+        bound=iwae_bound,
+        reference=lambda m, x: rws_dreg_reference(*_stopped(m, x)),
+    ),
+    LossCase(
+        "STL",
+        lambda q, p: STL(q, p, n_samples=2),
+        needs_rsample=True,
+        bound=elbo_bound,
+        reference=lambda m, x: stl_reference(*_stl(m, x)),
+    ),
+    LossCase(
+        "DReG",
+        lambda q, p: DReG(q, p, n_samples=3),
+        needs_rsample=True,
+        bound=iwae_bound,
+        reference=lambda m, x: dreg_reference(*_stopped(m, x)),
+    ),
 ]
 
 

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 import vaekit
-from vaekit import BernoulliDecoder, GenModel, Loss, SigmoidBeliefNet
-
 from losses.loss_cases import LOSS_CASES, D, as_case, make_models
+from vaekit import BernoulliDecoder, GenModel, Loss, SigmoidBeliefNet
 from vaekit.testing import assert_loss_matches_reference
 
 CASES = [as_case(c) for c in LOSS_CASES]

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from vaekit import ELBO, Reinforce, elbo_estimate, reinforce_estimate
 from vaekit.testing import (
+    assert_gradient_unbiased,
     assert_loss_matches_reference,
     assert_matches_reference,
-    assert_gradient_unbiased,
     assert_unbiased,
     elbo_reference,
     exact_elbo,

@@ -7,11 +7,20 @@ import math
 import pytest
 import torch
 
-from vaekit import ELBO, IWAE, RWS, VIMCO, BernoulliEncoder, GaussianEncoder, GenModel, InfNet, SigmoidBeliefNet, WakeSleep
+from losses.loss_cases import LOSS_CASES, as_case, make_models
+from vaekit import (
+    ELBO,
+    IWAE,
+    RWS,
+    VIMCO,
+    GaussianEncoder,
+    GenModel,
+    InfNet,
+    SigmoidBeliefNet,
+    WakeSleep,
+)
 from vaekit.latents import BernoulliDecoder
 from vaekit.testing import linear_gaussian, tiny_sbn
-
-from losses.loss_cases import LOSS_CASES, as_case, make_models
 
 CASES = [as_case(c) for c in LOSS_CASES]
 ids = [c.name for c in CASES]

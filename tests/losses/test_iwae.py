@@ -12,11 +12,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaekit import Reinforce, ELBO, IWAE, iwae_estimate
+from vaekit import IWAE, Reinforce, iwae_estimate
 from vaekit.testing import (
+    assert_gradient_unbiased,
     assert_loss_matches_reference,
     assert_matches_reference,
-    assert_gradient_unbiased,
     assert_unbiased,
     exact_elbo,
     exact_elbo_gaussian,

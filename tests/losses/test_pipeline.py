@@ -1,6 +1,7 @@
 """The one loss pipeline: the deferred finiteness check (no host sync per step, bounded pending
 values, the model and phase named), -inf log-probabilities, the target's event shape, the
 log_prob_detached check of STL/DReG, and the common input mistakes a user makes."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,6 @@ from torch.distributions import Normal
 
 from losses.loss_cases import LOSS_CASES, as_case, make_models
 from vaekit import (
-    DReG,
     IWAE,
     RWS,
     STL,
@@ -21,6 +21,7 @@ from vaekit import (
     BernoulliEncoder,
     DistributionGenModel,
     DistributionInfNet,
+    DReG,
     GaussianEncoder,
     GenModel,
     InfNet,
@@ -69,7 +70,9 @@ def test_the_check_is_deferred_to_the_sync_interval_and_names_the_call_and_model
     for _ in range(4):
         loss_fn(_x())  # no sync yet: nothing raised
     assert len(loss_fn._pending) == 4
-    with pytest.raises(FloatingPointError, match=r"_Poisoned.log_prob returned NaN or \+inf at call 3 \(gen_model, wake"):
+    with pytest.raises(
+        FloatingPointError, match=r"_Poisoned.log_prob returned NaN or \+inf at call 3 \(gen_model, wake"
+    ):
         loss_fn(_x())  # the 5th call reads the pending values
     assert len(loss_fn.loss_history_) == 5 and loss_fn._pending == []
 
@@ -107,6 +110,7 @@ class _NoSync:
         def forbid(name):
             def raiser(*a, **k):
                 raise AssertionError(f"host-device sync: Tensor.{name} called during a training step")
+
             return raiser
 
         for n in self.NAMES:
@@ -282,8 +286,11 @@ class _TensorParams(GaussianEncoder):
 
 
 def test_an_encoder_returning_a_distribution_raises_type_error_with_the_fix():
-    with pytest.raises(TypeError, match=r"_ReturnsDistribution.forward must .*return self.*returned Normal.*"
-                                        r"subclass DistributionInfNet"):
+    with pytest.raises(
+        TypeError,
+        match=r"_ReturnsDistribution.forward must .*return self.*returned Normal.*"
+        r"subclass DistributionInfNet",
+    ):
         IWAE(_ReturnsDistribution(), SigmoidBeliefNet(2, D).double(), n_samples=2)(_x())
 
 

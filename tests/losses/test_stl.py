@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 
+from losses.family_helpers import set_q_to_posterior
 from vaekit import ELBO, STL
 from vaekit.losses import stl_estimate
 from vaekit.testing import (
@@ -16,11 +17,9 @@ from vaekit.testing import (
     flat,
     gradient_samples,
     linear_gaussian,
+    stl_reference,
 )
-from vaekit.testing import stl_reference
 from vaekit.testing.strategies import tiny_models
-
-from losses.family_helpers import set_q_to_posterior
 
 
 def test_stl_estimate_matches_loop_reference():

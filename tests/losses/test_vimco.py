@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from vaekit import VIMCO, vimco_estimate
 from vaekit.testing import (
+    assert_gradient_unbiased,
     assert_loss_matches_reference,
     assert_matches_reference,
-    assert_gradient_unbiased,
     assert_unbiased,
     exact_iwae,
     exact_iwae_gaussian,

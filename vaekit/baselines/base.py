@@ -1,7 +1,9 @@
 """``Baseline``: the one small class every control variate subclasses, and how a loss applies a list of them."""
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn

@@ -35,6 +35,9 @@ class MovingAverage(Baseline):
         2.0
     """
 
+    value: Tensor
+    n_updates: Tensor
+
     def __init__(self, *, decay: float = 0.9):
         super().__init__()
         if not 0.0 <= decay < 1.0:

@@ -40,6 +40,9 @@ class VarianceNormalization(Baseline):
         2.0
     """
 
+    variance: Tensor
+    n_updates: Tensor
+
     def __init__(self, *, decay: float = 0.9):
         super().__init__()
         if not 0.0 <= decay < 1.0:

@@ -5,10 +5,11 @@ One pipeline for every loss: ``forward(x, target)`` validates the inputs, calls 
 ``*_estimate`` functions return), runs the one finiteness check, takes minus the batch mean and
 records it in ``loss_history_``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -62,8 +63,15 @@ class Loss(nn.Module):
 
     min_samples: int = 1
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, check_finite: bool = True,
-                 sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__()
         name = type(self).__name__
         if not isinstance(inf_net, InfNet):
@@ -76,8 +84,9 @@ class Loss(nn.Module):
             raise ValueError(f"{name}: n_samples must be an int >= {self.min_samples}; got {n_samples!r}")
         if not isinstance(check_finite, bool):
             raise TypeError(f"{name}: check_finite must be a bool; got {type(check_finite).__name__}")
-        if sync_every is not None and (isinstance(sync_every, bool) or not isinstance(sync_every, int)
-                                       or sync_every < 1):
+        if sync_every is not None and (
+            isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1
+        ):
             raise ValueError(f"{name}: sync_every must be None or an int >= 1; got {sync_every!r}")
         self.inf_net = inf_net
         self.gen_model = gen_model
@@ -140,7 +149,9 @@ class Loss(nn.Module):
             rows = torch.stack([r for r, _ in pending]).tolist()  # [n, 1 + parts]: the one host-device sync
         else:  # check_finite or the sleep phase changed between calls: rows of different widths
             rows = torch.cat([r for r, _ in pending]).tolist()
-            rows = [rows[i:i + r.shape[0]] for i, r in zip(_offsets([r for r, _ in pending]), (r for r, _ in pending))]
+            rows = [
+                rows[i : i + r.shape[0]] for i, r in zip(_offsets([r for r, _ in pending]), (r for r, _ in pending))
+            ]
         self._history.extend(row[0] for row in rows)
         for i, (row, (_, kinds)) in enumerate(zip(rows, pending)):
             bad = [kind for kind, v in zip(kinds, row[1:]) if not math.isfinite(v)]
@@ -236,8 +247,7 @@ class Loss(nn.Module):
                 raise TypeError(f"{name}: target must be a torch.Tensor [B, *y_shape]; got {type(target).__name__}")
             if target.dim() < 1 or target.shape[0] != x.shape[0]:
                 raise ValueError(
-                    f"{name}: target must be a tensor with the batch size of x ({x.shape[0]}); "
-                    f"got {_describe(target)}"
+                    f"{name}: target must be a tensor with the batch size of x ({x.shape[0]}); got {_describe(target)}"
                 )
         dtype = _float_dtype(self.inf_net)
         if dtype is not None and x.is_floating_point() and x.dtype != dtype:
@@ -297,16 +307,24 @@ class Loss(nn.Module):
         tail = " Pass check_finite=False to skip this check."
         if part in (_X, _TARGET):
             what = "x" if part == _X else "target"
-            return (f"{name}: the input {what} of call {call} contains NaN or infinite values (the models are not "
-                    "to blame); clean the data before the loss." + tail)
+            return (
+                f"{name}: the input {what} of call {call} contains NaN or infinite values (the models are not "
+                "to blame); clean the data before the loss." + tail
+            )
         if part == _LOG_P:
-            return (f"{name}: {p}.log_prob returned NaN or +inf at call {call} (gen_model, wake phase); check the "
-                    "generative model." + tail)
+            return (
+                f"{name}: {p}.log_prob returned NaN or +inf at call {call} (gen_model, wake phase); check the "
+                "generative model." + tail
+            )
         if part == _LOG_Q:
-            return (f"{name}: {q}.log_prob returned a non-finite value at call {call} (inf_net, wake phase): q(z|x) "
-                    "gave its own sample zero or infinite density." + tail)
-        return (f"{name}: {q}.log_prob gave a non-finite value at call {call} to a latent drawn from the generative "
-                f"model {p} (inf_net, sleep phase): q(z|x) must cover p(z|x)." + tail)
+            return (
+                f"{name}: {q}.log_prob returned a non-finite value at call {call} (inf_net, wake phase): q(z|x) "
+                "gave its own sample zero or infinite density." + tail
+            )
+        return (
+            f"{name}: {q}.log_prob gave a non-finite value at call {call} to a latent drawn from the generative "
+            f"model {p} (inf_net, sleep phase): q(z|x) must cover p(z|x)." + tail
+        )
 
     def _verify_detached(self, z: Tensor) -> None:
         """Check that ``log_prob_detached`` reaches q's parameters only through ``z``."""
@@ -318,8 +336,11 @@ class Loss(nn.Module):
             if not probe.requires_grad:
                 return
             grads = torch.autograd.grad(probe.sum(), params, allow_unused=True)
-        leaked = [n for (n, w), g in zip(((n, w) for n, w in self.inf_net.named_parameters() if w.requires_grad),
-                                         grads) if g is not None]
+        leaked = [
+            n
+            for (n, w), g in zip(((n, w) for n, w in self.inf_net.named_parameters() if w.requires_grad), grads)
+            if g is not None
+        ]
         if leaked:
             raise ValueError(
                 f"{type(self).__name__}: {type(self.inf_net).__name__}.log_prob_detached(z) has a gradient path to "
@@ -358,14 +379,22 @@ def _describe(t: object) -> str:
 def _called(module: nn.Module, out: object, call: str):
     """Check what a model's forward returned: the model itself, with ``params_`` a dict."""
     if out is not module:
-        hint = (" (to define a model by a torch.distributions object, subclass DistributionInfNet or "
-                "DistributionGenModel)") if isinstance(out, torch.distributions.Distribution) else ""
+        hint = (
+            (
+                " (to define a model by a torch.distributions object, subclass DistributionInfNet or "
+                "DistributionGenModel)"
+            )
+            if isinstance(out, torch.distributions.Distribution)
+            else ""
+        )
         raise TypeError(
             f"{type(module).__name__}.forward must store its parameters in params_ and return self; {call} returned "
             f"{type(out).__name__}{hint}"
         )
     params = getattr(module, "params_", None)
-    if params is not None and not isinstance(params, dict):  # unset is tolerated: only the default log_prob_detached reads it
+    if params is not None and not isinstance(
+        params, dict
+    ):  # unset is tolerated: only the default log_prob_detached reads it
         raise TypeError(
             f"{type(module).__name__}.params_ must be a dict of tensors (e.g. {{'logits': logits}}); forward set it to "
             f"{type(params).__name__}"
@@ -394,6 +423,5 @@ def _check_leading(t: Tensor, expected: Sequence[int], module: nn.Module, method
     n = len(expected)
     if not isinstance(t, Tensor) or t.dim() < n or tuple(t.shape[:n]) != tuple(expected):
         raise ValueError(
-            f"{type(module).__name__}.{method} returned {_describe(t)}; expected {spec} with "
-            f"[B, K] = {tuple(expected)}"
+            f"{type(module).__name__}.{method} returned {_describe(t)}; expected {spec} with [B, K] = {tuple(expected)}"
         )

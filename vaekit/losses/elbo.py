@@ -1,5 +1,9 @@
 """ELBO: the single- or multi-sample evidence lower bound with the pathwise gradient."""
+
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
 
 from torch import Tensor
 
@@ -74,8 +78,16 @@ class ELBO(Loss):
         0
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, beta: float = 1.0,
-                 check_finite: bool = True, sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        beta: float = 1.0,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if not inf_net.has_rsample:
             raise ValueError(
@@ -98,7 +110,8 @@ class ELBO(Loss):
         z, log_p, log_q = self.draw(x, target, reparam=True)
         if self.beta != 1:
             # log p(x|z) + beta (log p(z) - log q) = log p(x, z) + (beta - 1)(log p(z) - log q).
-            log_p = log_p + (self.beta - 1) * (self.gen_model.log_prior(z) - log_q)  # [B, K]
+            log_prior = cast(Callable[[Tensor], Tensor], self.gen_model.log_prior)  # checked at construction
+            log_p = log_p + (self.beta - 1) * (log_prior(z) - log_q)  # [B, K]
         return elbo_estimate(log_p, log_q)
 
     def extra_repr(self) -> str:

@@ -1,7 +1,9 @@
 """REINFORCE: the score-function ELBO gradient with control variates passed as baseline objects."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -14,8 +16,9 @@ from vaekit.models import GenModel, InfNet
 __all__ = ["Reinforce", "reinforce_estimate"]
 
 
-def reinforce_estimate(log_p: Tensor, log_q: Tensor, baseline: Tensor | None = None, *,
-                       scale: Tensor | None = None) -> Tensor:
+def reinforce_estimate(
+    log_p: Tensor, log_q: Tensor, baseline: Tensor | None = None, *, scale: Tensor | None = None
+) -> Tensor:
     """Per-example ELBO estimate: value = the K-sample ELBO, gradient = REINFORCE with a baseline.
 
     Objective:   ELBO(x) = E_q[log w],  estimated by (1/K) sum_k l_k,  l_k = log w_k = log p(x, z_k) - log q(z_k|x).
@@ -97,17 +100,28 @@ class Reinforce(Loss):
         1
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1,
-                 baselines: Sequence[Baseline] = (), check_finite: bool = True, sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        baselines: Sequence[Baseline] = (),
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if isinstance(baselines, (str, Baseline)) or not isinstance(baselines, Sequence):
             raise TypeError(
-                f"Reinforce: baselines must be a list of vaekit.baselines.Baseline objects; got {type(baselines).__name__}"
+                "Reinforce: baselines must be a list of vaekit.baselines.Baseline objects; got "
+                f"{type(baselines).__name__}"
             )
         stages = list(baselines)
         for i, b in enumerate(stages):
             if not isinstance(b, Baseline):
-                raise TypeError(f"Reinforce: baselines[{i}] must be a vaekit.baselines.Baseline; got {type(b).__name__}")
+                raise TypeError(
+                    f"Reinforce: baselines[{i}] must be a vaekit.baselines.Baseline; got {type(b).__name__}"
+                )
             if n_samples < b.min_samples:
                 raise ValueError(
                     f"Reinforce: {type(b).__name__} needs n_samples >= {b.min_samples}; got n_samples={n_samples}"
@@ -125,10 +139,11 @@ class Reinforce(Loss):
         log_w = (log_p - log_q).detach()  # [B, K]
         # Baselines see 0 for an impossible sample (log w = -inf), so no running state turns -inf.
         signal = torch.where(torch.isfinite(log_w), log_w, torch.zeros_like(log_w))  # [B, K]
-        centred = apply_baselines(self.baselines, signal, x)
+        stages = cast(Sequence[Baseline], self.baselines)  # a ModuleList of Baseline objects
+        centred = apply_baselines(stages, signal, x)
         bound = reinforce_estimate(log_p, log_q, centred.shift, scale=centred.scale)  # [B]
         if self.training and torch.is_grad_enabled():
-            update_baselines(self.baselines, centred.seen)  # after use: the estimate above stays unbiased
+            update_baselines(stages, centred.seen)  # after use: the estimate above stays unbiased
         if centred.fit_loss is None:
             return bound
         self.baseline_loss_ = centred.fit_loss.detach()

@@ -1,4 +1,5 @@
 """Reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019), and its DReG wake-phi form (Tucker et al. 2018)."""
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -10,7 +11,9 @@ from vaekit.models import GenModel, InfNet
 __all__ = ["RWS", "RWSDReG", "rws_estimate", "rws_dreg_estimate"]
 
 
-def rws_estimate(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None, *, wake_weight: float = 1.0) -> Tensor:
+def rws_estimate(
+    log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None, *, wake_weight: float = 1.0
+) -> Tensor:
     """Per-example RWS estimate: value = the IWAE_K bound, gradient = RWS's theta and phi updates.
 
     Objective (value):  IWAE_K(x) ~ log (1/K) sum_k w_k,  w_k = p(x, z_k) / q(z_k|x),  z_k ~ q(z|x).
@@ -49,8 +52,14 @@ def rws_estimate(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None
     return _with_sleep(logmeanexp(log_w, dim=-1), surrogate, sleep_log_q, wake_weight)
 
 
-def rws_dreg_estimate(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor, sleep_log_q: Tensor | None = None,
-                      *, wake_weight: float = 1.0) -> Tensor:
+def rws_dreg_estimate(
+    log_p: Tensor,
+    log_q_stopped: Tensor,
+    log_p_fixed_z: Tensor,
+    sleep_log_q: Tensor | None = None,
+    *,
+    wake_weight: float = 1.0,
+) -> Tensor:
     """Per-example RWS estimate with DReG's wake-phi: value = the IWAE_K bound, gradient = RWS's.
 
     As :func:`rws_estimate`, with the wake-phi update in its doubly reparameterised form
@@ -134,16 +143,30 @@ class RWS(Loss):
 
     reparam = False  # whether the wake phase draws with rsample (RWSDReG)
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, wake_weight: float = 1.0,
-                 n_sleep: int | None = None, check_finite: bool = True, sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 5,
+        wake_weight: float = 1.0,
+        n_sleep: int | None = None,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         name = type(self).__name__
         if isinstance(wake_weight, bool) or not isinstance(wake_weight, (int, float)):
             raise TypeError(f"{name}: wake_weight must be a float; got {type(wake_weight).__name__}")
         if not 0.0 <= wake_weight <= 1.0 or (wake_weight == 0 and self.reparam):
-            raise ValueError(f"{name}: wake_weight must be in {'(0, 1]' if self.reparam else '[0, 1]'}; got {wake_weight!r}"
-                             + (" (wake_weight=0 is sleep-phi only, with no wake-phi to refine: use RWS)"
-                                if self.reparam and wake_weight == 0 else ""))
+            raise ValueError(
+                f"{name}: wake_weight must be in {'(0, 1]' if self.reparam else '[0, 1]'}; got {wake_weight!r}"
+                + (
+                    " (wake_weight=0 is sleep-phi only, with no wake-phi to refine: use RWS)"
+                    if self.reparam and wake_weight == 0
+                    else ""
+                )
+            )
         if n_sleep is not None and (isinstance(n_sleep, bool) or not isinstance(n_sleep, int) or n_sleep < 1):
             raise ValueError(f"{name}: n_sleep must be None or an int >= 1; got {n_sleep!r}")
         if self.reparam:

@@ -1,4 +1,5 @@
 """STL, "sticking the landing" (Roeder et al. 2017): the pathwise ELBO gradient without the score term."""
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -67,8 +68,15 @@ class STL(Loss):
         >>> loss_fn(torch.bernoulli(torch.full((4, 6), 0.5))).backward()
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, check_finite: bool = True,
-                 sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         self.require_rsample("STL")
 

@@ -82,7 +82,9 @@ class WakeSleep(Loss):
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         if target is not x:
-            raise ValueError("WakeSleep: the sleep phase needs target == x (dreams are scored by q(z|x)); got a separate target")
+            raise ValueError(
+                "WakeSleep: the sleep phase needs target == x (dreams are scored by q(z|x)); got a separate target"
+            )
         _, log_p, log_q = self.draw(x, target, reparam=False)
         sleep = self.sleep_log_q(x.shape[0] if self.n_sleep is None else self.n_sleep)  # [N]
         return wake_sleep_estimate(log_p, log_q, sleep)

@@ -14,7 +14,8 @@ posterior-fitting direction -grad KL(p(z|x) || q(z|x)) and RWS's wake-phi expect
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -192,7 +193,8 @@ def exact_elbo_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tens
         True
     """
     m, s = _gaussian_parts(inf_net, gen_model, x)  # [B, H] each
-    w, b, log_sigma = gen_model.weight, gen_model.bias, gen_model.log_sigma
+    lg: Any = gen_model  # a LinearGaussianModel: its weight, bias and log_sigma are Parameters
+    w, b, log_sigma = lg.weight, lg.bias, lg.log_sigma
     h, d = m.shape[-1], x.shape[-1]
     log2pi = math.log(2 * math.pi)
     prior = -0.5 * h * log2pi - 0.5 * (m.pow(2) + s.pow(2)).sum(-1)  # [B]
@@ -203,7 +205,8 @@ def exact_elbo_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tens
     return prior + lik + entropy
 
 
-def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64,
+                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """Nodes and weights of the n-point Gauss-Hermite rule for the standard normal N(0, 1).
 
     ``sum_i w_i f(t_i)`` approximates ``E f(eps)``, exactly for polynomials of degree < 2n. Nodes

@@ -8,10 +8,11 @@ are in :mod:`vaekit.testing.oracle`. Two asserts use them: :func:`assert_matches
 pure function against its reference) and :func:`assert_loss_matches_reference` (a Loss module,
 replaying its draws, against its reference).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -43,13 +44,24 @@ def _check(log_p: Tensor, log_q: Tensor, min_k: int = 1) -> tuple[Tensor, Tensor
     return log_p.to(torch.float64), log_q.to(torch.float64)
 
 
+_ZERO = torch.zeros((), dtype=torch.float64)  # the start of every loop sum (0-d: combines with any device)
+
+
+def _total(terms: Sequence[Tensor]) -> Tensor:
+    """Sum of 0-d tensors in list order, by a plain loop."""
+    out = _ZERO
+    for t in terms:
+        out = out + t
+    return out
+
+
 def _log_sum_exp(terms: list[Tensor]) -> Tensor:
     """log sum_i exp(t_i) of 0-d tensors, shifted by the (detached) largest term; the one
     log-sum-exp of the references (all terms -inf give -inf)."""
     top = max(float(t.detach()) for t in terms)
     if math.isinf(top):
         return terms[0].detach() * 0 + top
-    return top + torch.log(sum(torch.exp(t - top) for t in terms))
+    return top + torch.log(_total([torch.exp(t - top) for t in terms]))
 
 
 def elbo_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Tensor:
@@ -69,8 +81,7 @@ def elbo_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Ten
     b_size, k_size = log_p.shape
     out = []
     for b in range(b_size):
-        value = 0.0
-        reinforce = 0.0
+        value, reinforce = _ZERO, _ZERO
         for k in range(k_size):
             log_w = log_p[b, k] - log_q[b, k]
             value = value + log_w / k_size
@@ -99,7 +110,7 @@ def iwae_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Ten
         log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
         bound = _log_sum_exp(log_ws) - math.log(k_size)
         if score_function:
-            reinforce = sum(bound.detach() * log_q[b, k] for k in range(k_size))
+            reinforce = _total([bound.detach() * log_q[b, k] for k in range(k_size)])
             out.append(with_grad(bound, bound + reinforce))
         else:
             out.append(bound)
@@ -130,7 +141,7 @@ def vimco_reference(log_p: Tensor, log_q: Tensor) -> Tensor:
         surrogate = bound
         for j in range(k_size):
             others = [log_ws[k].detach() for k in range(k_size) if k != j]
-            geometric = sum(others) / (k_size - 1)
+            geometric = _total(others) / (k_size - 1)
             baseline = _log_sum_exp(others + [geometric]) - math.log(k_size)
             surrogate = surrogate + (bound.detach() - baseline) * log_q[b, j]
         out.append(with_grad(bound, surrogate))
@@ -171,7 +182,7 @@ def reinforce_reference(log_p: Tensor, log_q: Tensor, baseline: Tensor, scale: f
     b_size, k_size = log_p.shape
     out = []
     for b in range(b_size):
-        value, surrogate = 0.0, 0.0
+        value, surrogate = _ZERO, _ZERO
         for k in range(k_size):
             log_w = log_p[b, k].double() - log_q[b, k].double()
             value = value + log_w / k_size
@@ -189,17 +200,18 @@ def wake_sleep_reference(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor) -> T
         [-1.0]
     """
     b_size, k_size = log_p.shape
-    sleep = sum(sleep_log_q[n].double() for n in range(sleep_log_q.shape[0])) / sleep_log_q.shape[0]
+    sleep = _total([sleep_log_q[n].double() for n in range(sleep_log_q.shape[0])]) / sleep_log_q.shape[0]
     out = []
     for b in range(b_size):
-        value = sum(log_p[b, k].double() - log_q[b, k].double() for k in range(k_size)) / k_size
-        surrogate = sum(log_p[b, k].double() for k in range(k_size)) / k_size + sleep
+        value = _total([log_p[b, k].double() - log_q[b, k].double() for k in range(k_size)]) / k_size
+        surrogate = _total([log_p[b, k].double() for k in range(k_size)]) / k_size + sleep
         out.append(with_grad(value, surrogate))
     return torch.stack(out)
 
 
-def rws_reference(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None, *,
-                  wake_weight: float = 1.0) -> Tensor:
+def rws_reference(
+    log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None, *, wake_weight: float = 1.0
+) -> Tensor:
     """RWS: value log (1/K) sum_k w_k; gradient sum_k wt_k grad log p_k (theta)
     + wake_weight * sum_k wt_k grad log q_k + (1 - wake_weight) * mean_n grad sleep_log_q_n.
 
@@ -212,7 +224,7 @@ def rws_reference(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = Non
     for b in range(b_size):
         log_ws = [log_p[b, k].double() - log_q[b, k].double() for k in range(k_size)]
         wts = _weights(log_ws)
-        surrogate = 0.0
+        surrogate = _ZERO
         for k in range(k_size):
             if wts[k] > 0:  # an impossible latent (log p = -inf) has weight 0 and adds nothing
                 surrogate = surrogate + wts[k] * log_p[b, k].double() + wake_weight * wts[k] * log_q[b, k].double()
@@ -220,8 +232,14 @@ def rws_reference(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = Non
     return torch.stack(out)
 
 
-def rws_dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor, sleep_log_q: Tensor | None = None,
-                       *, wake_weight: float = 1.0) -> Tensor:
+def rws_dreg_reference(
+    log_p: Tensor,
+    log_q_stopped: Tensor,
+    log_p_fixed_z: Tensor,
+    sleep_log_q: Tensor | None = None,
+    *,
+    wake_weight: float = 1.0,
+) -> Tensor:
     """RWS with DReG's wake-phi: value log (1/K) sum_k w_k; gradient sum_k wt_k grad log p_fixed_k (theta)
     + wake_weight * sum_k (wt_k - wt_k^2) grad(log p_k - log p_fixed_k - log q_stopped_k)
     + (1 - wake_weight) * mean_n grad sleep_log_q_n.
@@ -235,22 +253,24 @@ def rws_dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tens
     for b in range(b_size):
         log_ws = [log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]
         wts = _weights(log_ws)
-        surrogate = 0.0
+        surrogate = _ZERO
         for k in range(k_size):
             if wts[k] > 0:
                 path = log_p[b, k].double() - log_p_fixed_z[b, k].double() - log_q_stopped[b, k].double()
-                surrogate = surrogate + wts[k] * log_p_fixed_z[b, k].double() + wake_weight * (wts[k] - wts[k] ** 2) * path
+                surrogate = (
+                    surrogate + wts[k] * log_p_fixed_z[b, k].double() + wake_weight * (wts[k] - wts[k] ** 2) * path
+                )
         out.append(with_grad(_log_sum_exp(log_ws) - math.log(k_size), surrogate + _sleep(sleep_log_q, wake_weight)))
     return torch.stack(out)
 
 
-def _sleep(sleep_log_q: Tensor | None, wake_weight: float) -> Tensor | float:
+def _sleep(sleep_log_q: Tensor | None, wake_weight: float) -> Tensor:
     if wake_weight >= 1:
-        return 0.0
+        return _ZERO
     if sleep_log_q is None:
         raise ValueError(f"wake_weight={wake_weight} < 1 needs sleep_log_q")
     n = sleep_log_q.shape[0]
-    return (1 - wake_weight) * sum(sleep_log_q[i].double() for i in range(n)) / n
+    return (1 - wake_weight) * _total([sleep_log_q[i].double() for i in range(n)]) / n
 
 
 def stl_reference(log_p: Tensor, log_q_stopped: Tensor) -> Tensor:
@@ -262,12 +282,17 @@ def stl_reference(log_p: Tensor, log_q_stopped: Tensor) -> Tensor:
         [-1.0]
     """
     b_size, k_size = log_p.shape
-    return torch.stack([sum(log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)) / k_size
-                        for b in range(b_size)])
+    return torch.stack(
+        [
+            _total([log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]) / k_size
+            for b in range(b_size)
+        ]
+    )
 
 
 def dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor) -> Tensor:
-    """DReG: value log mean w; gradient sum_k wt_k grad log p_fixed_k + sum_k wt_k^2 grad(log p_k - log p_fixed_k - log q_stopped_k).
+    """DReG: value log mean w; gradient sum_k wt_k grad log p_fixed_k
+    + sum_k wt_k^2 grad(log p_k - log p_fixed_k - log q_stopped_k).
 
     Example:
         >>> round(dreg_reference(torch.zeros(1, 2), torch.tensor([[0.0, -1.0]]), torch.zeros(1, 2)).item(), 6)
@@ -278,7 +303,7 @@ def dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor) 
     for b in range(b_size):
         log_ws = [log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]
         wts = _weights(log_ws)
-        surrogate = 0.0
+        surrogate = _ZERO
         for k in range(k_size):
             path = log_p[b, k].double() - log_p_fixed_z[b, k].double() - log_q_stopped[b, k].double()
             surrogate = surrogate + wts[k] * log_p_fixed_z[b, k].double() + wts[k] ** 2 * path
@@ -286,9 +311,15 @@ def dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor) 
     return torch.stack(out)
 
 
-def assert_matches_reference(estimate: Callable[..., Tensor], reference: Callable[..., Tensor],
-                             inputs: Sequence[Tensor], *, rtol: float = 1e-6, atol: float = 1e-6,
-                             generator: torch.Generator | None = None) -> None:
+def assert_matches_reference(
+    estimate: Callable[..., Tensor],
+    reference: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    generator: torch.Generator | None = None,
+) -> None:
     """Assert that a vectorised estimator equals its loop reference in value AND gradient.
 
     Both callables take ``*inputs`` (``[B, K]`` log-weights and the like; close over any options)
@@ -320,12 +351,14 @@ def assert_matches_reference(estimate: Callable[..., Tensor], reference: Callabl
         g = torch.autograd.grad((cot * value).sum(), inputs, allow_unused=True, retain_graph=True)
         grads.append([torch.zeros_like(i) if d is None else d for i, d in zip(inputs, g)])
     for i, (a, b) in enumerate(zip(*grads)):
-        torch.testing.assert_close(a, b.to(a.dtype), rtol=rtol, atol=atol,
-                                   msg=lambda m, i=i: f"gradients w.r.t. input {i} differ: {m}")
+        torch.testing.assert_close(
+            a, b.to(a.dtype), rtol=rtol, atol=atol, msg=_prefixed(f"gradients w.r.t. input {i} differ")
+        )
 
 
-def assert_loss_matches_reference(loss_fn, x: Tensor, reference: Callable[..., Tensor], *, seed: int = 0,
-                                  rtol: float = 1e-10, atol: float = 1e-12) -> None:
+def assert_loss_matches_reference(
+    loss_fn, x: Tensor, reference: Callable[..., Tensor], *, seed: int = 0, rtol: float = 1e-10, atol: float = 1e-12
+) -> None:
     """Assert that a Loss module wires its estimator correctly: on the same draws, its value and
     parameter gradients equal those of ``-mean_b reference(loss_fn, x)``.
 
@@ -360,11 +393,22 @@ def assert_loss_matches_reference(loss_fn, x: Tensor, reference: Callable[..., T
     torch.manual_seed(seed)
     loss = loss_fn(x)
     g_mod = torch.autograd.grad(loss, params, allow_unused=True)
-    torch.testing.assert_close(loss.detach(), ref.detach().to(loss.dtype), rtol=1e-12, atol=1e-12,
-                               msg=lambda m: f"values differ: {m}")
+    torch.testing.assert_close(
+        loss.detach(), ref.detach().to(loss.dtype), rtol=1e-12, atol=1e-12, msg=lambda m: f"values differ: {m}"
+    )
     for (name, _), a, b in zip(named, g_mod, g_ref):
         a = torch.zeros_like(b) if a is None and b is not None else a
         b = torch.zeros_like(a) if b is None and a is not None else b
         if a is not None:
-            torch.testing.assert_close(a, b.to(a.dtype), rtol=rtol, atol=atol,
-                                       msg=lambda m, name=name: f"gradient of {name} differs: {m}")
+            torch.testing.assert_close(
+                a, b.to(a.dtype), rtol=rtol, atol=atol, msg=_prefixed(f"gradient of {name} differs")
+            )
+
+
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """A ``msg`` callable for ``torch.testing.assert_close`` that puts ``prefix`` before its message."""
+
+    def message(m: str) -> str:
+        return f"{prefix}: {m}"
+
+    return message
