@@ -123,7 +123,7 @@ def plot(by_k):
 
     ks = sorted(by_k)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for family in ("IWAE (pathwise)", "STL (IWAE objective)", "DReG", "ELBO (pathwise)"):
+    for family in ("IWAE (pathwise)", "STL (ELBO)", "DReG", "ELBO (pathwise)"):
         for ax, model in zip(axes, ("inf_net", "gen_model")):
             ax.plot(ks, [by_k[k][f"{family}, K={k}"][model][1] for k in ks], marker="o", label=family)
     for ax, title in zip(axes, ("inference network (phi)", "generative model (theta)")):
