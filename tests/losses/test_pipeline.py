@@ -246,6 +246,12 @@ def test_float64_input_with_float32_models_names_the_dtypes_and_the_fix():
         IWAE(q, p, n_samples=2)(_x(torch.float64))
 
 
+def test_a_float64_target_with_float32_models_names_the_target():
+    q, p = make_models(True, dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"target has dtype torch.float64 but the models' parameters are torch.float32"):
+        IWAE(q, p, n_samples=2)(_x(torch.float32), target=_x(torch.float64))
+
+
 def test_an_empty_batch_raises_value_error():
     q, p = make_models(False)
     with pytest.raises(ValueError, match=r"non-empty batch.*\(0, 4\)"):

@@ -249,18 +249,20 @@ class Loss(nn.Module):
                 raise ValueError(
                     f"{name}: target must be a tensor with the batch size of x ({x.shape[0]}); got {_describe(target)}"
                 )
-        dtype = _float_dtype(self.inf_net)
-        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
-            raise TypeError(
-                f"{name}: x has dtype {x.dtype} but the models' parameters are {dtype}; convert the data "
-                f"(x.to({dtype})) or the loss (loss_fn.to({dtype}))"
-            )
+        for what, t, model in (("x", x, self.inf_net), ("target", target, self.gen_model)):
+            dtype = _float_dtype(model)
+            if t is not None and dtype is not None and t.is_floating_point() and t.dtype != dtype:
+                raise TypeError(
+                    f"{name}: {what} has dtype {t.dtype} but the models' parameters are {dtype}; convert the data "
+                    f"({what}.to({dtype})) or the loss (loss_fn.to({t.dtype}))"
+                )
 
     def _diagnose(self, err: RuntimeError, x: Tensor, target: Tensor | None) -> None:
         """Turn a torch error caused by a common input mistake into a vaekit error that says so."""
         name = type(self).__name__
         dtype = _float_dtype(self.inf_net)
-        if dtype is not None and not x.is_floating_point():
+        about_dtype = "dtype" in str(err) or "scalar type" in str(err)  # not every int input is a mistake (embeddings)
+        if dtype is not None and not x.is_floating_point() and about_dtype:
             raise TypeError(
                 f"{name}: x has dtype {x.dtype} but the models' parameters are {dtype}, and "
                 f"{type(self.inf_net).__name__} failed on it ({err}); convert the data with x.to({dtype})"
