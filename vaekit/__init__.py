@@ -30,6 +30,7 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
+from vaekit.losses import RWSDReG, rws_dreg_estimate
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
@@ -132,4 +133,7 @@ __all__ = [
     "binned_mi",
     "kde_mi",
     "plot_information_plane",
+    # issue 8: RWS with DReG's wake-phi as its own estimator
+    "RWSDReG",
+    "rws_dreg_estimate",
 ]

@@ -27,7 +27,7 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
     return {
         "vimco": lambda q, p, k: vaekit.VIMCO(q, p, n_samples=k),
         "iwae": lambda q, p, k: vaekit.IWAE(q, p, n_samples=k),
-        "elbo": lambda q, p, k: vaekit.ELBO(q, p, n_samples=k),
+        "elbo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k),  # the score-function ELBO
         "nvil": lambda q, p, k: vaekit.Reinforce(
             q, p, n_samples=k, baselines=vaekit.nvil_baselines(mlp(_width(q), 1, 100))),
         "reinforce-loo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k, baselines=[vaekit.LeaveOneOut()]),
