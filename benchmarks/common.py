@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.append(str(REPO_ROOT))  # the checkout's vaekit when it is not installed
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "binarized_mnist.npz"
 DATA_DIM = 784
 LATENT_DIM = 200

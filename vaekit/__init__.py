@@ -32,6 +32,7 @@ from vaekit.baselines import (
 )
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.step import TrainStep, make_train_step
 
 __version__ = "0.1.0"
 
@@ -100,4 +101,7 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # compiled training step
+    "make_train_step",
+    "TrainStep",
 ]
