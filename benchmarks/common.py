@@ -43,6 +43,14 @@ def unpack(packed: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.unpackbits(packed, axis=1)[:, :DATA_DIM].astype(np.float32))
 
 
+def subset_rows(n_total: int, n: int, *, seed: int) -> np.ndarray:
+    """Row indices of a seeded random subset of ``n`` of ``n_total`` rows (sorted; ``n`` 0 or
+    >= ``n_total``: every row). Benchmarks never score "the first N" rows of a split."""
+    if n <= 0 or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.RandomState(seed).choice(n_total, n, replace=False))
+
+
 def batch_order(n_train: int, batch_size: int, n_steps: int, seed: int) -> np.ndarray:
     """Row indices of every step's batch ``[n_steps, batch_size]``: epochs of seeded permutations."""
     rng = np.random.RandomState(seed)

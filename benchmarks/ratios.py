@@ -85,7 +85,8 @@ def time_config(model, k, args, batches, log):
     state = common.initial_state(model, args.seed)
     cont = {}
     for est in args.estimators:
-        kinds = ["floor", "vaekit"] + (["vaekit compiled"] if est in args.compiled else [])
+        compiled = est in args.compiled and f"{model}:{k}" in args.compiled_configs
+        kinds = ["floor", "vaekit"] + (["vaekit compiled"] if compiled else [])
         for kind in kinds:
             torch.manual_seed(args.seed)
             t0 = time.time()
@@ -241,6 +242,41 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def figure(res, path):
+    """One figure for "how close to the floor": vaekit / floor CPU time per estimator and config."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfgs = res["timing"]
+    ests = [row["estimator"] for row in cfgs[0]["rows"]]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / max(len(cfgs), 1)
+    for i, cfg in enumerate(cfgs):
+        xs = [j + (i - (len(cfgs) - 1) / 2) * width for j in range(len(ests))]
+        rows = {row["estimator"]: row["vaekit"] for row in cfg["rows"]}
+        med = [rows[e]["ratio_median"] for e in ests]
+        lo = [rows[e]["ratio_median"] - rows[e]["ratio_min"] for e in ests]
+        hi = [rows[e]["ratio_max"] - rows[e]["ratio_median"] for e in ests]
+        ax.errorbar(xs, med, yerr=[lo, hi], fmt="o", capsize=3, label=f"{cfg['model']} K={cfg['k']}")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(1.05, color="k", lw=0.8, ls="--")
+    ax.text(len(ests) - 0.5, 1.052, "target 1.05", ha="right", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(ests)))
+    ax.set_xticklabels(ests, rotation=20)
+    ax.set_ylabel("vaekit / floor (CPU time per step)")
+    lo_all = min(r["vaekit"]["ratio_min"] for c in cfgs for r in c["rows"])
+    hi_all = max(r["vaekit"]["ratio_max"] for c in cfgs for r in c["rows"])
+    ax.set_ylim(min(0.85, lo_all - 0.02), max(1.15, hi_all + 0.02))
+    ax.set_title("Eager vaekit step vs the hand-written floor (median, min-max over repeats)")
+    ax.legend(fontsize=8, ncol=len(cfgs))
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(common.DEFAULT_DATA))
@@ -257,19 +293,30 @@ def main(argv=None):
     )
     p.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     p.add_argument("--compiled", nargs="*", default=["vimco"], help="estimators also timed compiled")
-    p.add_argument("--repeats", type=int, default=None, help="(default 3; quick 2)")
+    p.add_argument("--compiled-configs", nargs="*", default=["linear:5", "linear:50"],
+                   help="model:K pairs where the --compiled estimators are timed")
+    p.add_argument("--repeats", type=int, default=None, help="(default 5; quick 2)")
     p.add_argument("--turns", type=int, default=None, help="turns per repeat (default 4; quick 1)")
     p.add_argument("--turn", type=int, default=None, help="steps per turn at K=5, divided by K/5 above (default 10)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--memory-steps", type=int, default=None, help="(default 20000; quick 2000; 0 skips)")
+    p.add_argument("--figure", default=str(common.REPO_ROOT / "docs" / "benchmarks" / "ratios.png"),
+                   help="where the figure goes (default: %(default)s; with --quick beside the results)")
+    p.add_argument("--report", default=None, metavar="JSON", help="only rebuild the table and figure from a JSON")
     a = p.parse_args(argv)
-    a.repeats = a.repeats or (2 if a.quick else 3)
+    if a.report:
+        res = json.loads(Path(a.report).read_text())
+        Path(a.report).with_suffix(".md").write_text(markdown(res))
+        figure(res, a.figure)
+        return
+    a.repeats = a.repeats or (2 if a.quick else 5)
     a.turns = a.turns or (1 if a.quick else 4)
     a.turn = a.turn or (4 if a.quick else 10)
     if a.memory_steps is None:
         a.memory_steps = 2000 if a.quick else 20000
     if a.quick:
         a.name = a.name + "_quick"
+        a.figure = str(Path(a.out) / "ratios_quick.png")
     torch.set_num_threads(1)
     t0 = time.time()
 
@@ -289,7 +336,7 @@ def main(argv=None):
         model, k = cfg.split(":")
         k = int(k)
         base_turn = a.turn
-        a.turn = max(2, base_turn * 5 // k) if k > 5 else base_turn
+        a.turn = max(3, base_turn * 5 // k) if k > 5 else base_turn
         log(f"{model} K={k}: timing {len(a.estimators)} estimators")
         res["timing"].append({"model": model, "k": k, "turn": a.turn, "rows": time_config(model, k, a, batches, log)})
         a.turn = base_turn
@@ -302,6 +349,7 @@ def main(argv=None):
         json.dump(res, f, indent=1)
     md = markdown(res)
     (Path(a.out) / f"{a.name}.md").write_text(md)
+    figure(res, a.figure)
     print(md)
 
 
