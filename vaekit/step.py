@@ -81,9 +81,12 @@ class TrainStep:
         captured: bool,
         backend: str | Callable[..., Any] | None,
         mode: str | None,
+        clip_grad_norm: float | None = None,
     ):
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        self.clip_grad_norm = clip_grad_norm
+        self._params = [p for group in optimizer.param_groups for p in group["params"]]
         self.compiled = compiled
         self.captured = captured
         self._eager_done = False
@@ -97,6 +100,8 @@ class TrainStep:
     def _eager(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         loss = self.loss_fn(x) if target is None else self.loss_fn(x, target)
         loss.backward()
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self._params, self.clip_grad_norm)  # no host sync
         self.optimizer.step()
         return loss.detach()
 
@@ -128,12 +133,14 @@ def make_train_step(
     compile: bool = True,
     capture: bool | None = None,
     backend: str | Callable[..., Any] | None = None,
+    clip_grad_norm: float | None = None,
 ) -> TrainStep:
     """Build a training step that compiles forward, backward and the optimiser step together.
 
     ``step(x)`` does ``optimizer.zero_grad(set_to_none=True)``, ``loss = loss_fn(x)``,
-    ``loss.backward()``, ``optimizer.step()`` and returns ``loss.detach()``: exactly the eager
-    loop, compiled with ``torch.compile`` (and recorded as CUDA graphs on a GPU). The gradient is
+    ``loss.backward()`` (then clips the gradient norm if asked), ``optimizer.step()`` and returns
+    ``loss.detach()``: exactly the eager loop, compiled with ``torch.compile`` (and recorded as
+    CUDA graphs on a GPU). The gradient is
     the loss's estimator's; nothing else changes. See the module docstring for the hand-written
     equivalent and the rules that keep the step compiled once.
 
@@ -148,6 +155,8 @@ def make_train_step(
             (default) captures iff the loss's parameters are on a CUDA device; True on a model
             without CUDA parameters raises ``ValueError``.
         backend: a ``torch.compile`` backend (default Inductor); tests use ``"aot_eager"``.
+        clip_grad_norm: if set, ``torch.nn.utils.clip_grad_norm_`` of the optimiser's parameters to
+            this total norm between ``backward`` and the optimiser step (inside the compiled step).
 
     Returns:
         A :class:`TrainStep`.
@@ -179,6 +188,10 @@ def make_train_step(
             "make_train_step: capture=True records CUDA graphs, but the loss has no parameters on a "
             "CUDA device; move it with loss_fn.to('cuda') or pass capture=False"
         )
+    if clip_grad_norm is not None and (
+        isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, (int, float)) or not clip_grad_norm > 0
+    ):
+        raise ValueError(f"make_train_step: clip_grad_norm must be None or a positive number; got {clip_grad_norm!r}")
     captured = bool(compile and (on_cuda if capture is None else capture))
     return TrainStep(
         loss_fn,
@@ -187,4 +200,5 @@ def make_train_step(
         captured=captured,
         backend=backend,
         mode="reduce-overhead" if captured else None,
+        clip_grad_norm=None if clip_grad_norm is None else float(clip_grad_norm),
     )
