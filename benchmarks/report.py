@@ -310,9 +310,18 @@ def main(argv=None):
     figs = plots(result, a.docs)
     intro = open(HERE / "PAGE.md").read() if (HERE / "PAGE.md").exists() else "# Benchmarks\n"
     rel = os.path.relpath(a.docs, os.path.dirname(os.path.abspath(a.page)))
+    extra = ""
+    for name, title in (("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"), ("gpu.md", "GPU (`benchmarks/gpu.py`)")):
+        path = HERE / "results" / name
+        if path.exists():  # the file's own H1 becomes this section's heading
+            text = path.read_text().split("\n", 1)[1]
+            extra += f"\n## {title}\n" + text.replace("\n## ", "\n### ")
+    if not (HERE / "results" / "gpu.md").exists():
+        extra += ("\n## GPU (`benchmarks/gpu.py`)\n\nNot measured: the machine of the committed run has no CUDA "
+                  "device. `python benchmarks/gpu.py` runs the section where one is present.\n")
     with open(a.page, "w") as f:
-        f.write(intro + "\n## Results\n\n" + body + "\n## Figures\n\n" +
-                "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs))
+        f.write(intro + extra + "\n## Results of the training runs (`benchmarks/run.py`)\n\n" + body +
+                "\n## Figures\n\n" + "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs))
     print(f"wrote {a.readme}, {a.page}, {', '.join(figs)}")
 
 
