@@ -3,8 +3,9 @@
 A contender is ``<lib>:<estimator>``; libs: ``floor``, ``vaekit``, ``vaekit_compiled``
 (``vaekit.make_train_step``: loss, backward and Adam compiled together), ``pyro``, ``storch``.
 (``vaekit_noval``, vaekit with torch's global distribution validation off, can still be named
-with ``--contenders``; the built-in latents now build no distributions, so it is not run by default.) Libraries are imported lazily, so a worker process only
-ever imports the one library it runs (Storchastic patches torch on import).
+with ``--contenders``; the built-in latents now build no distributions, so it is not run by
+default.) Libraries are imported lazily, so a worker process only ever imports the one library it
+runs (Storchastic patches torch on import).
 """
 from __future__ import annotations
 

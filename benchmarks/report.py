@@ -311,7 +311,8 @@ def main(argv=None):
     intro = open(HERE / "PAGE.md").read() if (HERE / "PAGE.md").exists() else "# Benchmarks\n"
     rel = os.path.relpath(a.docs, os.path.dirname(os.path.abspath(a.page)))
     extra = ""
-    for name, title in (("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"), ("gpu.md", "GPU (`benchmarks/gpu.py`)")):
+    sections = (("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"), ("gpu.md", "GPU (`benchmarks/gpu.py`)"))
+    for name, title in sections:
         path = HERE / "results" / name
         if path.exists():  # the file's own H1 becomes this section's heading
             text = path.read_text().split("\n", 1)[1]
