@@ -47,6 +47,7 @@ from vaekit.hsic import (
     nhsic,
 )
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
+from vaekit.step import TrainStep, make_train_step
 
 __version__ = "0.1.0"
 
@@ -136,4 +137,7 @@ __all__ = [
     # issue 8: RWS with DReG's wake-phi as its own estimator
     "RWSDReG",
     "rws_dreg_estimate",
+    # compiled training step
+    "make_train_step",
+    "TrainStep",
 ]
