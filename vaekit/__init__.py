@@ -4,8 +4,8 @@ This file is the one list of what is public.
 """
 from vaekit._math import logmeanexp, with_grad
 from vaekit.data import load_binarized_mnist, load_digits_binarized
-from vaekit.evaluate import iwae_bound
-from vaekit.fit import fit
+from vaekit.evaluate import IWAEEvaluation, evaluate_iwae, iwae_bound
+from vaekit.training import FitResult, fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.latents import IOBLayer, OrderedInfNet, VIBDecoder, VIBEncoder, intrinsic_dimension, ordered_loss
 from vaekit.latents import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
@@ -100,4 +100,8 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # evaluation on a whole split, training results (issue 10)
+    "evaluate_iwae",
+    "IWAEEvaluation",
+    "FitResult",
 ]
