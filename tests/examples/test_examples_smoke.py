@@ -88,7 +88,8 @@ def test_bad_flags_are_rejected(fake_mnist, tmp_path, capsys):
 def big_test_split(tmp_path):
     """A fake file whose test split (1100 images) is larger than the 1000 the examples used to score."""
     rng = np.random.default_rng(1)
-    bits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in (("train", 20), ("valid", 2), ("test", 1100))}
+    sizes = (("train", 20), ("valid", 2), ("test", 1100))
+    bits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in sizes}
     path = tmp_path / "big_test.npz"
     np.savez(path, **{s: np.packbits(a, axis=1) for s, a in bits.items()})
     return path
