@@ -74,7 +74,7 @@ class Loss(nn.Module):
         self._record(loss)
         return loss
 
-    @torch.compiler.disable
+    @torch._disable_dynamo  # torch.compiler.disable, but importing torch._dynamo (1.5 s) only at the first call
     def _record(self, loss: Tensor) -> None:
         # A detached 0-d tensor per call; converted to floats in one sync when read. Kept out of
         # torch.compile graphs: traced, the append makes dynamo guard on the list's length and
