@@ -39,7 +39,7 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
 
 def _width(q: BernoulliEncoder) -> int:
     first = q.net[0] if isinstance(q.net, torch.nn.Sequential) else q.net
-    return first.in_features
+    return int(first.in_features)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
