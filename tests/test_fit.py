@@ -391,3 +391,15 @@ def test_bad_data_types():
     loader = DataLoader(TensorDataset(torch.ones(4, 8), torch.ones(4, 8), torch.ones(4, 8)), batch_size=2)
     with pytest.raises(TypeError, match="a pair \\(x, target\\) of tensors; got list of 3"):
         fit(_sbn_loss(), loader, steps=1, progress=False)
+
+
+def test_the_function_fit_does_not_shadow_a_module():
+    # Before: vaekit/fit.py defined fit, so `vaekit.fit` was the function while
+    # importlib.import_module("vaekit.fit") was a module of the same dotted name.
+    import importlib
+
+    import vaekit.training
+
+    assert vaekit.fit is vaekit.training.fit and callable(vaekit.fit)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("vaekit.fit")

@@ -39,7 +39,9 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
 
 def _width(q: BernoulliEncoder) -> int:
     first = q.net[0] if isinstance(q.net, torch.nn.Sequential) else q.net
-    return int(first.in_features)
+    if not isinstance(first, torch.nn.Linear):
+        raise TypeError(f"vaekit.demo: expected the encoder to start with nn.Linear; got {type(first).__name__}")
+    return first.in_features
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
