@@ -266,7 +266,7 @@ def fit(
         if callback is not None:
             callback(result.step, loss)
         if result.step % log_every == 0 or result.step == steps:
-            recent = history()[-log_every:]
+            recent = recorder.recent(log_every)
             mean = sum(recent) / len(recent)
             if bar is not None:
                 bar.update(result.step - bar.n)
@@ -413,13 +413,24 @@ class _Recorder:
         if self.own:
             self.pending.append(loss)
 
-    def read(self) -> list[float]:
+    def _floats(self) -> tuple[list[float], int]:
+        """The list holding this call's floats and where they start in it."""
         if not self.own:
-            return list(self.model.loss_history_[self.start :])  # type: ignore[index]
+            history = self.model.loss_history_
+            return (history if isinstance(history, list) else list(history)), self.start  # type: ignore[arg-type]
         if self.pending:
             self.floats.extend(torch.stack(self.pending).tolist())  # one device sync for many steps
             self.pending.clear()
-        return list(self.floats)
+        return self.floats, 0
+
+    def read(self) -> list[float]:
+        floats, start = self._floats()
+        return floats[start:]
+
+    def recent(self, n: int) -> list[float]:
+        """The last ``n`` losses of this call, without copying the whole history."""
+        floats, start = self._floats()
+        return floats[max(start, len(floats) - n) :]
 
 
 class _Batches:
