@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -19,7 +19,9 @@ import vaekit
 def add_common_arguments(parser: argparse.ArgumentParser, *, estimators: tuple[str, ...], default_estimators: list[str],
                          default_samples: int, default_latent: int, default_output: str) -> None:
     """The flags both MNIST examples take."""
-    parser.add_argument("--data", type=Path, default=vaekit.data.DEFAULT_MNIST_PATH, help="packed binarized MNIST .npz")
+    parser.add_argument("--data", type=Path, default=None,
+                        help=f"packed binarized MNIST .npz (default: ${vaekit.data.MNIST_ENV_VAR}, else "
+                        "../shared/data/binarized_mnist.npz beside the repository)")
     parser.add_argument("--estimators", nargs="+", choices=estimators, default=default_estimators)
     parser.add_argument("--steps", type=int, default=5000, help="optimizer steps per estimator (default 5000)")
     parser.add_argument("--samples", "-K", type=int, default=default_samples,
@@ -28,7 +30,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, estimators: tuple[s
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--latent", type=int, default=default_latent, help=f"latent units (default {default_latent})")
     parser.add_argument("--eval-samples", type=int, default=1000, help="K of the test IWAE bound (default 1000)")
-    parser.add_argument("--eval-size", type=int, default=1000, help="test images evaluated (default 1000; 0 = all)")
+    parser.add_argument("--eval-subset", type=int, default=None,
+                        help="evaluate a random subset of this many test images, drawn with --seed "
+                        "(default: the whole test split of 10000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="save <dir>/<estimator>.pt checkpoints")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
@@ -42,8 +46,15 @@ def check_common_arguments(parser: argparse.ArgumentParser, args: argparse.Names
     for name in ("steps", "samples", "batch_size", "latent", "eval_samples", "checkpoint_every"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    if args.eval_subset is not None and args.eval_subset < 1:
+        parser.error(f"--eval-subset must be >= 1; got {args.eval_subset}")
     if args.resume and args.checkpoint_dir is None:
         parser.error("--resume needs --checkpoint-dir")
+    if args.resume:
+        missing = [str(args.checkpoint_dir / f"{name}.pt") for name in args.estimators
+                   if not (args.checkpoint_dir / f"{name}.pt").is_file()]
+        if missing:
+            parser.error(f"--resume: no checkpoint at {', '.join(missing)} (is --checkpoint-dir right?)")
 
 
 def train_evaluate_plot(args: argparse.Namespace, make_loss: Callable[[str], vaekit.Loss],
@@ -59,9 +70,7 @@ def train_evaluate_plot(args: argparse.Namespace, make_loss: Callable[[str], vae
         torch.distributed.init_process_group("gloo")
     rank = torch.distributed.get_rank() if distributed else 0
     train = vaekit.load_binarized_mnist(args.data, split="train")  # [50000, 784]
-    test = vaekit.load_binarized_mnist(args.data, split="test")  # [10000, 784]
-    if args.eval_size:
-        test = test[: args.eval_size]
+    test = vaekit.load_binarized_mnist(args.data, split="test")  # [10000, 784], in a fixed random order
     if args.checkpoint_dir is not None and rank == 0:
         args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
@@ -71,12 +80,12 @@ def train_evaluate_plot(args: argparse.Namespace, make_loss: Callable[[str], vae
         loss_fn = make_loss(name)
         trained = nn.parallel.DistributedDataParallel(loss_fn) if distributed else loss_fn
         ckpt = None if args.checkpoint_dir is None else args.checkpoint_dir / f"{name}.pt"
-        resume = ckpt if args.resume and ckpt is not None and ckpt.is_file() else None
+        resume = ckpt if args.resume else None  # check_common_arguments made sure the file exists
         histories[name] = vaekit.fit(
             trained, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             progress=not args.no_progress, checkpoint=ckpt, checkpoint_every=args.checkpoint_every if ckpt else None,
             resume=resume, desc=f"{name} K={args.samples}", show_bound=True,
-        )
+        ).history
         models[name] = loss_fn
     if distributed:
         torch.distributed.barrier()
@@ -87,9 +96,10 @@ def train_evaluate_plot(args: argparse.Namespace, make_loss: Callable[[str], vae
     results = {}
     for name, loss_fn in models.items():
         torch.manual_seed(args.seed)  # the same evaluation noise for every estimator
-        bound = vaekit.iwae_bound(loss_fn.inf_net, loss_fn.gen_model, test, n_samples=args.eval_samples)
-        results[name] = bound.mean().item()
-        print(f"{name:>6}: test IWAE bound (K={args.eval_samples}, {len(test)} images) = {results[name]:.2f} nats")
+        evaluation = vaekit.evaluate_iwae(loss_fn.inf_net, loss_fn.gen_model, test, n_samples=args.eval_samples,
+                                          subset=args.eval_subset, seed=args.seed, progress=not args.no_progress)
+        results[name] = evaluation.mean
+        print(f"{name:>6}: test {evaluation}")
     _plot(histories, results, args, training_bound, title)
     print(f"plot written to {args.output}")
     return results

@@ -1,9 +1,13 @@
-"""Tests for vaekit.data: the packed-MNIST reader (on a fake file) and the sklearn digits loader."""
+"""Tests for vaekit.data: the packed-MNIST reader (on a fake file) and the shipped binarized digits."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from vaekit.data import DEFAULT_MNIST_PATH, load_binarized_mnist, load_digits_binarized
+import vaekit
+from vaekit.data import DEFAULT_MNIST_PATH, MNIST_ENV_VAR, load_binarized_mnist, load_digits_binarized, mnist_path
 
 
 def _write_fake_mnist(path, n=(7, 3, 5), seed=0):
@@ -45,18 +49,43 @@ def test_binarized_mnist_real_file_shapes():
     assert 0.08 < test.mean().item() < 0.2
 
 
-def test_digits_binarized_split_and_threshold():
+def test_mnist_path_comes_from_the_argument_the_environment_or_the_repo_layout(tmp_path, monkeypatch):
+    # Before: only <repo>/../shared/data/binarized_mnist.npz or an explicit path worked.
+    f = tmp_path / "elsewhere.npz"
+    images = _write_fake_mnist(f)
+    monkeypatch.setenv(MNIST_ENV_VAR, str(f))
+    assert mnist_path() == f
+    assert torch.equal(load_binarized_mnist(split="valid"), torch.from_numpy(images["valid"]).float())
+    assert mnist_path("/x/y.npz") == Path("/x/y.npz")  # an explicit path wins
+    monkeypatch.setenv(MNIST_ENV_VAR, str(tmp_path / "missing.npz"))
+    with pytest.raises(FileNotFoundError, match=r"missing.npz \(\$VAEKIT_MNIST\).*--data.*VAEKIT_MNIST="):
+        load_binarized_mnist()
+    monkeypatch.delenv(MNIST_ENV_VAR)
+    assert mnist_path() == DEFAULT_MNIST_PATH
+
+
+def test_digits_ship_with_vaekit_and_need_no_scikit_learn(monkeypatch):
+    # Before: load_digits_binarized imported sklearn (and SciPy with it) to read the 8x8 digits.
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` now fails
+    train, test = load_digits_binarized(test_size=0.25, seed=3)
+    assert train.shape == (1348, 64) and test.shape == (449, 64) and train.dtype == torch.float32
+    assert set(torch.unique(torch.cat([train, test])).tolist()) == {0.0, 1.0}
+    packaged = Path(vaekit.__file__).parent / "digits_binarized.npz"
+    assert packaged.stat().st_size < 16_000
+
+
+def test_shipped_digits_are_sklearn_s_digits_binarized_at_one_half():
     pytest.importorskip("sklearn")
     from sklearn.datasets import load_digits
 
+    # How vaekit/digits_binarized.npz was made: np.savez_compressed(path, images=np.packbits(x, axis=1)).
+    expected = torch.from_numpy(load_digits().data / 16.0 > 0.5).float()  # [1797, 64], sklearn's order
     train, test = load_digits_binarized(test_size=0.25, seed=3)
-    assert train.shape == (1348, 64) and test.shape == (449, 64)
-    assert train.dtype == torch.float32
-    # The two parts together are exactly the thresholded data set (as multisets of rows).
-    expected = torch.from_numpy(load_digits().data / 16.0 > 0.5).float()
-    both = torch.cat([train, test])
-    key = lambda t: sorted(map(tuple, t.int().tolist()))
-    assert key(both) == key(expected)
+    order = torch.randperm(1797, generator=torch.Generator().manual_seed(3))
+    n_test = round(0.25 * 1797)
+    assert torch.equal(test, expected[order[:n_test]]) and torch.equal(train, expected[order[n_test:]])
     # Same seed, same split; another seed, another split.
     again, _ = load_digits_binarized(test_size=0.25, seed=3)
     other, _ = load_digits_binarized(test_size=0.25, seed=4)
@@ -66,5 +95,3 @@ def test_digits_binarized_split_and_threshold():
 def test_digits_binarized_errors():
     with pytest.raises(ValueError, match="test_size"):
         load_digits_binarized(test_size=1.0)
-    with pytest.raises(ValueError, match="threshold"):
-        load_digits_binarized(threshold=1.5)

@@ -63,7 +63,7 @@ def _worker(rank, port, out_dir):
         loss_fn = _losses()["vimco"]
         data = torch.bernoulli(torch.full((40, D), 0.4), generator=torch.Generator().manual_seed(3))
         history = vaekit.fit(DistributedDataParallel(loss_fn), data, steps=6, batch_size=5, seed=7,
-                             progress=False, checkpoint=os.path.join(out_dir, "ck.pt"))
+                             progress=False, checkpoint=os.path.join(out_dir, "ck.pt")).history
         result["fit"] = {"params": [p.detach().clone() for p in loss_fn.parameters()], "history": history}
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:

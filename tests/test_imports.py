@@ -26,6 +26,7 @@ MODULES = sorted(p for p in ROOT.rglob("*.py"))
 # Parts not (yet) in the tree are declared too, so the builders of each agree on its place.
 LAYERS = {
     "_math": 0,  # logmeanexp, with_grad: torch only
+    "_version": 0,  # the version string: imports nothing
     "models": 1,  # InfNet, GenModel and the distribution-backed bases
     "data": 1,  # the data readers: numpy and torch only
     "mi": 1,  # mutual-information bounds: _math and torch only (DESIGN.md)

@@ -18,11 +18,14 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 def test_the_version_has_one_source():
     project = PYPROJECT["project"]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vaekit.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vaekit._version.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.dev\d+)?", vaekit.__version__), vaekit.__version__
     # setuptools reads the literal assignment without importing vaekit (and torch) at build time.
+    source = (ROOT / "vaekit" / "_version.py").read_text()
+    assert re.search(rf'^__version__ = "{re.escape(vaekit.__version__)}"$', source, re.M)
+    # ... and nowhere else: the package root only re-exports it
     init = (ROOT / "vaekit" / "__init__.py").read_text()
-    assert re.search(rf'^__version__ = "{re.escape(vaekit.__version__)}"$', init, re.M)
+    assert "from vaekit._version import __version__" in init and '__version__ = "' not in init
 
 
 def test_the_licence_file_is_the_declared_one():

@@ -7,6 +7,7 @@ Inductor compile of a loss, its backward and Adam takes tens of seconds here). C
 capture needs a GPU: ``VAEKIT_DEVICE=cuda`` runs the capture test.
 """
 
+import math
 import os
 
 import pytest
@@ -176,3 +177,19 @@ def test_captured_step_on_cuda_trains_without_recompiling():
     losses = [step(x) for x in xs]
     assert all(torch.isfinite(v) for v in losses)
     assert len(loss_fn.loss_history_) == 30
+
+
+def test_fit_runs_a_compiled_step_through_its_train_step_slot():
+    # fit(..., optimizer=opt, train_step=make_train_step(loss_fn, opt)): the documented way to train
+    # with a compiled step. The history has one finite float per step, and the compiled losses
+    # equal an eager run of the same steps on the same batches (same seeds, aot_eager backend).
+    xs = torch.cat(_batches(4))  # [64, D]: four batches of B
+    results = []
+    for compile_ in (False, True):
+        loss_fn, opt = _setup()
+        step = make_train_step(loss_fn, opt, compile=compile_, backend="aot_eager")
+        result = vaekit.fit(loss_fn, xs, steps=8, batch_size=B, optimizer=opt, train_step=step, seed=3,
+                            progress=False)
+        assert len(result.history) == 8 and all(map(math.isfinite, result.history))
+        results.append(torch.tensor(result.history))
+    torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-5)

@@ -4,8 +4,8 @@ This file is the one list of what is public.
 """
 from vaekit._math import logmeanexp, with_grad
 from vaekit.data import load_binarized_mnist, load_digits_binarized
-from vaekit.evaluate import iwae_bound
-from vaekit.fit import fit
+from vaekit.evaluate import IWAEEvaluation, evaluate_iwae, iwae_bound
+from vaekit.training import FitResult, fit
 from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
 from vaekit.latents import IOBLayer, OrderedInfNet, VIBDecoder, VIBEncoder, intrinsic_dimension, ordered_loss
 from vaekit.latents import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
@@ -49,7 +49,7 @@ from vaekit.hsic import (
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
 from vaekit.step import TrainStep, make_train_step
 
-__version__ = "0.1.0"
+from vaekit._version import __version__
 
 __all__ = [
     # models
@@ -140,4 +140,8 @@ __all__ = [
     # compiled training step
     "make_train_step",
     "TrainStep",
+    # evaluation on a whole split, training results (issue 10)
+    "evaluate_iwae",
+    "IWAEEvaluation",
+    "FitResult",
 ]

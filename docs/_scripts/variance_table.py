@@ -76,7 +76,7 @@ def _print(title, summaries):
 def discrete(train):
     torch.manual_seed(0)
     q, p = vaekit.BernoulliEncoder(64, 16), vaekit.SigmoidBeliefNet(16, 64)
-    vaekit.fit(vaekit.VIMCO(q, p, n_samples=5), train, steps=500, batch_size=50, lr=3e-3, progress=False)
+    vaekit.fit(vaekit.VIMCO(q, p, n_samples=5), train, steps=500, batch_size=50, lr=3e-3, seed=0, progress=False)
     k = 5
     losses = {
         "Reinforce (no baseline)": vaekit.Reinforce(q, p, n_samples=k),
@@ -99,7 +99,7 @@ def discrete(train):
 def continuous(train):
     torch.manual_seed(0)
     q, p = vaekit.GaussianEncoder(64, 8, hidden=64), vaekit.BernoulliDecoder(8, 64, hidden=64)
-    vaekit.fit(vaekit.IWAE(q, p, n_samples=5), train, steps=500, batch_size=50, lr=3e-3, progress=False)
+    vaekit.fit(vaekit.IWAE(q, p, n_samples=5), train, steps=500, batch_size=50, lr=3e-3, seed=0, progress=False)
     x = train[:50]
     by_k = {}
     for k in (1, 5, 50):

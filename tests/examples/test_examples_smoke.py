@@ -52,7 +52,7 @@ def test_example_trains_plots_checkpoints_and_resumes(example, estimators, extra
     main = _load(example).main
     ck, png = tmp_path / "ck", tmp_path / "plot.png"
     common = ["--data", str(fake_mnist), "--estimators", *estimators, "--samples", "2", "--batch-size", "5",
-              "--eval-samples", "3", "--eval-size", "0", "--checkpoint-dir", str(ck), "--checkpoint-every", "2",
+              "--eval-samples", "3", "--checkpoint-dir", str(ck), "--checkpoint-every", "2",
               "--output", str(png), "--no-progress", *extra]
     results = main([*common, "--steps", "4"])
     assert sorted(results) == sorted(estimators)
@@ -71,12 +71,53 @@ def test_example_trains_plots_checkpoints_and_resumes(example, estimators, extra
         assert state["step"] == 6 and state["history"][:4] == first[name]
 
 
-def test_bad_flags_are_rejected(fake_mnist):
+def test_bad_flags_are_rejected(fake_mnist, tmp_path, capsys):
     main = _load("sbn_mnist").main
     with pytest.raises(SystemExit):
         main(["--data", str(fake_mnist), "--resume"])  # --resume without --checkpoint-dir
     with pytest.raises(SystemExit):
         main(["--data", str(fake_mnist), "--samples", "1"])  # VIMCO needs K >= 2
+    # Before: a mistyped checkpoint directory with --resume silently started from scratch.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--data", str(fake_mnist), "--checkpoint-dir", str(tmp_path / "typo"), "--resume"])
+    assert "--resume: no checkpoint at" in capsys.readouterr().err
+
+
+@pytest.fixture
+def big_test_split(tmp_path):
+    """A fake file whose test split (1100 images) is larger than the 1000 the examples used to score."""
+    rng = np.random.default_rng(1)
+    sizes = (("train", 20), ("valid", 2), ("test", 1100))
+    bits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in sizes}
+    path = tmp_path / "big_test.npz"
+    np.savez(path, **{s: np.packbits(a, axis=1) for s, a in bits.items()})
+    return path
+
+
+def test_examples_score_the_whole_test_split_or_a_named_subset(big_test_split, tmp_path, capsys):
+    # Before: the examples scored the first 1000 test images by default (sorted by digit: nearly all zeros).
+    main = _load("sbn_mnist").main
+    common = ["--data", str(big_test_split), "--estimators", "vimco", "--steps", "1", "--samples", "2",
+              "--batch-size", "5", "--latent", "2", "--eval-samples", "2", "--no-progress",
+              "--output", str(tmp_path / "p.png")]
+    main(common)
+    assert "IWAE_2 = " in (out := capsys.readouterr().out) and "on the whole test split (1100 points)" in out
+    main([*common, "--eval-subset", "300", "--seed", "4"])
+    assert "on a random subset of 300 of the 1100 test points (seed 4)" in capsys.readouterr().out
+
+
+def test_example_resume_checks_the_run(fake_mnist, tmp_path):
+    main = _load("sbn_mnist").main
+    ck = tmp_path / "ck"
+    common = ["--data", str(fake_mnist), "--estimators", "vimco", "--batch-size", "5", "--latent", "3",
+              "--eval-samples", "2", "--checkpoint-dir", str(ck), "--no-progress", "--output", str(tmp_path / "p.png")]
+    main([*common, "--steps", "2", "--samples", "2"])
+    # Before: a different K was accepted and a different --lr silently ignored.
+    with pytest.raises(ValueError, match="setting 'n_samples': checkpoint 2, now 3"):
+        main([*common, "--steps", "3", "--samples", "3", "--resume"])
+    with pytest.warns(UserWarning, match="learning rate 0.01"):
+        main([*common, "--steps", "3", "--samples", "2", "--lr", "1e-2", "--resume"])
 
 
 @pytest.mark.slow
@@ -85,7 +126,7 @@ def test_sbn_example_under_torchrun(fake_mnist, tmp_path):
     png = tmp_path / "plot.png"
     cmd = ["torchrun", "--nproc_per_node=2", str(EXAMPLES / "sbn_mnist.py"), "--data", str(fake_mnist),
            "--estimators", "vimco", "--steps", "3", "--samples", "2", "--batch-size", "5", "--latent", "3",
-           "--eval-samples", "3", "--eval-size", "0", "--no-progress", "--output", str(png)]
+           "--eval-samples", "3", "--no-progress", "--output", str(png)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -135,7 +135,7 @@ def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None,
     return baseline.transform(signal, x)
 
 
-@torch.compiler.disable
+@torch._disable_dynamo  # torch.compiler.disable, importing torch._dynamo (1.5 s) only at the first call
 def _read_outside_graph(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """``baseline.transform`` run outside any torch.compile graph.
 

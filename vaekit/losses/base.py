@@ -304,7 +304,12 @@ class Loss(nn.Module):
         if len(self._pending) >= every:
             self.flush()
 
-    _record_outside_graph = torch.compiler.disable(_record)
+    def _record_copies(self, record: Tensor, kinds: tuple[int, ...], sleep: Tensor | None) -> None:
+        # Outputs of a CUDA-graph replay live in memory that the next replay overwrites: keep copies.
+        self._record(record.clone(), kinds, None if sleep is None else sleep.clone())
+
+    # torch.compiler.disable, but importing torch._dynamo (1.5 s) only at the first call
+    _record_outside_graph = torch._disable_dynamo(_record_copies)
 
     def _message(self, call: int, part: int) -> str:
         name, q, p = type(self).__name__, type(self.inf_net).__name__, type(self.gen_model).__name__
