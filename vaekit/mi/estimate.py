@@ -103,6 +103,30 @@ def _train_batches(data: Any, batch_size: int, generator: torch.Generator | None
 
 
 @torch.no_grad()
+def _weighted(
+    fn: Callable[[Tensor, Tensor], Tensor], module: nn.Module, data: Any, batch_size: int
+) -> tuple[float, float]:
+    was_training = module.training
+    module.eval()
+    values, sizes = [], []
+    try:
+        for xb, yb in _eval_batches(data, batch_size):
+            if xb.shape[0] < 2:
+                continue
+            values.append(float(fn(xb, yb)))
+            sizes.append(xb.shape[0])
+    finally:
+        module.train(was_training)
+    if not values:
+        raise ValueError("evaluate_mi got no batch with at least 2 pairs")
+    v, w = np.array(values), np.array(sizes, dtype=float)
+    w = w / w.sum()
+    mean = float((w * v).sum())
+    b = len(v)
+    se = float(math.sqrt(b / (b - 1) * float((w**2 * (v - mean) ** 2).sum()))) if b > 1 else 0.0
+    return mean, se
+
+
 def evaluate_mi(estimator: nn.Module, data: Any, *, batch_size: int = 256) -> tuple[float, float]:
     """Mean estimate over evaluation batches, weighted by batch size, and its standard error.
 
@@ -117,25 +141,7 @@ def evaluate_mi(estimator: nn.Module, data: Any, *, batch_size: int = 256) -> tu
     Returns:
         ``(estimate, stderr)`` in nats.
     """
-    was_training = estimator.training
-    estimator.eval()
-    values, sizes = [], []
-    try:
-        for xb, yb in _eval_batches(data, batch_size):
-            if xb.shape[0] < 2:
-                continue
-            values.append(float(estimator(xb, yb)))
-            sizes.append(xb.shape[0])
-    finally:
-        estimator.train(was_training)
-    if not values:
-        raise ValueError("evaluate_mi got no batch with at least 2 pairs")
-    v, w = np.array(values), np.array(sizes, dtype=float)
-    w = w / w.sum()
-    mean = float((w * v).sum())
-    b = len(v)
-    se = float(math.sqrt(b / (b - 1) * float((w**2 * (v - mean) ** 2).sum()))) if b > 1 else 0.0
-    return mean, se
+    return _weighted(estimator, estimator, data, batch_size)
 
 
 def train_mi_estimator(
@@ -155,10 +161,12 @@ def train_mi_estimator(
 ) -> dict[str, Any]:
     """Train ``estimator`` by gradient ascent on its objective, with early stopping on ``valid``.
 
-    Every ``eval_every`` steps the validation estimate is computed; the best state (largest for a
-    lower bound or a "neither" estimate, smallest for an upper bound) is kept, and training stops
-    after ``patience`` evaluations without improvement. DoE keeps its last state. The best state
-    is loaded back before returning.
+    Every ``eval_every`` steps the validation estimate is recorded and the estimator's
+    ``selection_score`` computed on the validation data (the estimate for a discriminative bound,
+    minus the estimate for a user's upper bound, q's held-out log-likelihood for the generative
+    estimators: see :class:`vaekit.mi.MIEstimator`); the state with the best score is kept, and
+    training stops after ``patience`` evaluations without improvement. The best state is loaded
+    back before returning.
 
     Args:
         estimator: the module; its parameters are trained by Adam unless ``optimizer`` is given.
@@ -187,9 +195,7 @@ def train_mi_estimator(
     if not _is_loader(train) and train[0].shape[0] < batch_size:
         batch_size = train[0].shape[0]
     opt = optimizer or torch.optim.Adam(estimator.parameters(), lr=lr)
-    kind = getattr(estimator, "kind", "lower")
-    sign = -1.0 if kind == "upper" else 1.0
-    keep_last = getattr(estimator, "name", "") == "doe"
+    select = getattr(estimator, "selection_score", estimator)
     vbs = valid_batch_size or batch_size
     history: dict[str, Any] = {"step": [], "train": [], "valid": []}
     best, best_state, best_step, bad = -math.inf, None, 0, 0
@@ -212,9 +218,10 @@ def train_mi_estimator(
             history["train"].append(train_avg)
             if valid is not None:
                 v, _ = evaluate_mi(estimator, valid, batch_size=vbs)
+                score = v if select is estimator else _weighted(select, estimator, valid, vbs)[0]
                 history["valid"].append(v)
-                if keep_last or sign * v > best:
-                    best, best_step, bad = sign * v, step, 0
+                if score > best:
+                    best, best_step, bad = score, step, 0
                     best_state = copy.deepcopy(estimator.state_dict())
                 else:
                     bad += 1

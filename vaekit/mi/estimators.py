@@ -54,10 +54,12 @@ class MIEstimator(nn.Module):
     training objective). Subclasses add the extra networks a bound needs.
 
     Attributes:
-        kind: ``"lower"``, ``"upper"`` or ``"neither"``: early stopping maximises the validation
-            estimate of a lower bound (and of "neither" discriminative estimates), minimises an
-            upper bound's, and keeps the last state for DoE (whose value is a difference of two
-            fitted cross-entropies, so neither extreme is the better fit).
+        kind: ``"lower"``, ``"upper"`` or ``"neither"``. Early stopping keeps the state with the
+            largest :meth:`selection_score` on validation data: the estimate of a discriminative
+            bound (lower or "neither"), and the held-out log-likelihood of q for the generative
+            ones (an upper bound is one only when q is close to p, and the smallest validation
+            CLUB/L1Out value belongs to an under-fitted q: measured, L1Out picked step 50 and
+            reported 0.70 nats for 0.83).
         log_n_capped: whether the value of a batch of N pairs is capped at log N (InfoNCE).
 
     Shapes:
@@ -99,6 +101,11 @@ class MIEstimator(nn.Module):
         return self.bound(self.critic(x, y))
 
     bound: Callable[..., Tensor]
+
+    def selection_score(self, x: Tensor, y: Tensor) -> Tensor:
+        """What early stopping maximises on validation data (here: the estimate)."""
+        value = self(x, y)
+        return -value if self.kind == "upper" else value
 
     def log_n_cap(self, n: int) -> float | None:
         """The ceiling log N of a batch of n pairs, or None when the bound has none."""
@@ -144,6 +151,10 @@ class GenerativeEstimator(MIEstimator):
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.bound(self.critic(x, y))
 
+    def selection_score(self, x: Tensor, y: Tensor) -> Tensor:
+        """Held-out log-likelihood ``mean_i log q(y_i | x_i)``."""
+        return self.critic(x, y).diagonal().mean()
+
 
 class DoEEstimator(MIEstimator):
     """DoE: a conditional q(y|x) and a marginal q(y), both fitted by maximum likelihood."""
@@ -154,6 +165,10 @@ class DoEEstimator(MIEstimator):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return doe(self.critic(x, y), self.marginal(y))
+
+    def selection_score(self, x: Tensor, y: Tensor) -> Tensor:
+        """Held-out log-likelihood of both models, ``mean_i log q(y_i | x_i) + log q(y_i)``."""
+        return self.critic(x, y).diagonal().mean() + self.marginal(y).mean()
 
 
 def make_estimator(

@@ -121,7 +121,7 @@ def bivariate_normal(rho: float, name: str | None = None) -> GaussianTask:
     """1-d X and Y, unit variances, correlation rho: I = -0.5 log(1 - rho^2)."""
     if not -1 < rho < 1:
         raise ValueError(f"bivariate_normal expects a correlation in (-1, 1); got {rho}")
-    return GaussianTask(name or f"1v1-normal-{rho}", torch.tensor([[1.0, rho], [rho, 1.0]]), 1)
+    return GaussianTask(name or f"1v1-normal-{rho}", torch.tensor([[1.0, rho], [rho, 1.0]], dtype=_F64), 1)
 
 
 def _dense(dim_x: int, dim_y: int, off_diag: float) -> GaussianTask:
@@ -290,17 +290,18 @@ class TransformedTask(Task):
         t = self._inv(s.to(_F64))
         return t, self._log_df(t).sum(-1)
 
+    # Outside the map's range (normal_cdf: s not in (0, 1)) the inverse is NaN: density zero there.
     def log_prob(self, x, y):
         (tx, jx), (ty, jy) = self._pull(x), self._pull(y)
-        return self.base.log_prob(tx, ty) - jx - jy
+        return torch.nan_to_num(self.base.log_prob(tx, ty) - jx - jy, nan=-math.inf)
 
     def log_prob_x(self, x):
         tx, jx = self._pull(x)
-        return self.base.log_prob_x(tx) - jx
+        return torch.nan_to_num(self.base.log_prob_x(tx) - jx, nan=-math.inf)
 
     def log_prob_y(self, y):
         ty, jy = self._pull(y)
-        return self.base.log_prob_y(ty) - jy
+        return torch.nan_to_num(self.base.log_prob_y(ty) - jy, nan=-math.inf)
 
 
 _REGISTRY: dict[str, Callable[[], Task]] = {
