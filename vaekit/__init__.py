@@ -32,6 +32,7 @@ from vaekit.baselines import (
 )
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit import mi  # mutual-information bounds, critics, estimate_mi, ground-truth tasks
 
 __version__ = "0.1.0"
 
@@ -100,4 +101,6 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # mutual information (subpackage)
+    "mi",
 ]

@@ -22,9 +22,7 @@ def _vector(seed: int, n: int) -> torch.Tensor:
     return torch.randn(n, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
 
 
-matrices = st.builds(
-    _matrix, st.integers(0, 10_000), st.integers(3, 9), st.sampled_from([0.1, 1.0, 3.0, 10.0])
-)
+matrices = st.builds(_matrix, st.integers(0, 10_000), st.integers(3, 9), st.sampled_from([0.1, 1.0, 3.0, 10.0]))
 
 # (name, vectorised bound, loop reference, extra inputs from (n, seed)); each bound is a function of
 # the matrix (and the listed vectors) only, so permuting the pairs permutes every input alike.

@@ -40,8 +40,14 @@ def test_trained_estimator_recovers_gaussian_mi_and_zero_for_independent_pairs(n
     else:
         assert abs(r.estimate - TASK.mutual_information) < 0.1, r
     assert abs(r0.estimate) < 0.05, r0
-    assert r.kind == {"club": "upper", "l1out": "upper", "dv": "neither", "mine": "neither", "smile": "neither",
-                      "doe": "neither"}.get(name, "lower")
+    assert r.kind == {
+        "club": "upper",
+        "l1out": "upper",
+        "dv": "neither",
+        "mine": "neither",
+        "smile": "neither",
+        "doe": "neither",
+    }.get(name, "lower")
     assert (r.log_n_cap is not None) == (name == "infonce")
     assert len(r.history["valid"]) == len(r.history["step"]) >= 1 and r.best_step in r.history["step"]
 
@@ -71,8 +77,9 @@ def test_numpy_input_a_bound_function_and_an_estimator_object(data):
 def test_dataloader_input_and_evaluation_weights_batches_by_size(data):
     x, y, _ = data
     ds = torch.utils.data.TensorDataset
-    loader = torch.utils.data.DataLoader(ds(x[:2000], y[:2000]), batch_size=64, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0), drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        ds(x[:2000], y[:2000]), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0), drop_last=True
+    )
     valid = torch.utils.data.DataLoader(ds(x[2000:2500], y[2000:2500]), batch_size=100)
     test = torch.utils.data.DataLoader(ds(x[2500:], y[2500:]), batch_size=100)
     r = mi.estimate_mi(loader, None, "smile", valid=valid, test=test, **FAST)

@@ -15,8 +15,15 @@ Z_1E4 = 3.89  # two-sided P(|Z| > 3.89) = 1e-4 per task
 
 def test_there_are_at_least_twelve_tasks_with_bmi_names():
     assert len(NAMES) >= 12
-    for bmi_name in ("1v1-normal-0.75", "1v1-additive-0.1", "student-identity-1-1-1", "asinh-student-identity-1-1-1",
-                     "multinormal-dense-2-2-0.5", "wiggly-1v1-normal-0.75", "half_cube-1v1-normal-0.75"):
+    for bmi_name in (
+        "1v1-normal-0.75",
+        "1v1-additive-0.1",
+        "student-identity-1-1-1",
+        "asinh-student-identity-1-1-1",
+        "multinormal-dense-2-2-0.5",
+        "wiggly-1v1-normal-0.75",
+        "half_cube-1v1-normal-0.75",
+    ):
         assert bmi_name in NAMES
     assert [f"staircase-20-{float(i)}" for i in (2, 4, 6, 8, 10)] == [n for n in NAMES if n.startswith("staircase")]
 
@@ -32,8 +39,23 @@ def test_closed_form_mi_matches_monte_carlo(name):
     assert abs(pmi.mean().item() - task.mutual_information) <= Z_1E4 * se, (pmi.mean().item(), se)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(("1v1", "half_cube-1v1", "normal_cdf-1v1",
-                                                                    "wiggly-1v1", "student-identity-1-1", "asinh-student-identity-1-1"))])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in NAMES
+        if n.startswith(
+            (
+                "1v1",
+                "half_cube-1v1",
+                "normal_cdf-1v1",
+                "wiggly-1v1",
+                "student-identity-1-1",
+                "asinh-student-identity-1-1",
+            )
+        )
+    ],
+)
 def test_one_dimensional_marginal_densities_integrate_to_one(name):
     # The pointwise MI test cancels the Jacobians of the transformed tasks; this checks them.
     task = tasks.get_task(name)

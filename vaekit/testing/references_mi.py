@@ -104,7 +104,7 @@ def alpha_tuba_reference(s: Tensor, log_a: Tensor, alpha: float) -> Tensor:
     n = s.shape[0]
 
     def norm(j: int, k: int) -> Tensor:  # alpha m(y_j; x without x_k) + (1 - alpha) a(y_j)
-        m = sum(torch.exp(s[l, j]) for l in range(n) if l != k) / (n - 1)
+        m = sum(torch.exp(s[i, j]) for i in range(n) if i != k) / (n - 1)
         return alpha * m + (1 - alpha) * torch.exp(log_a[j])
 
     joint = _marginal_mean(lambda j, k: torch.log(torch.exp(s[j, j]) / norm(j, k)), n)
