@@ -53,7 +53,7 @@ def run(args) -> dict:
                 opt.zero_grad(set_to_none=True)
                 (-v).backward()
                 opt.step()
-                values.append(float(v))
+                values.append(float(v.detach()))
                 if bar is not None:
                     bar.update(1)
         out[name] = values

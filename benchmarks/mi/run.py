@@ -159,7 +159,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="2 tasks, 3 estimators, 100 steps")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--n-train", type=int, default=10_000)
     p.add_argument("--n-test", type=int, default=2048)
@@ -178,31 +178,37 @@ def main():
 
     rows = []
     cpu0 = time.process_time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else args.name
+
+    def write():  # after every row, so an interrupted run keeps what it measured
+        meta = {
+            "settings": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k not in ("out", "name")
+            },
+            "torch": torch.__version__,
+            "torch_mist": getattr(torch_mist, "__version__", "0.2.17"),
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "total_cpu_s": time.process_time() - cpu0,
+        }
+        (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        return meta
+
     for task_name in args.tasks:
         for name in args.estimators:
             row = run_pair(task_name, name, args, seed=0)
             if row is None:
                 continue
             rows.append(row)
+            meta = write()
             print(
                 f"{task_name:34s} {name:10s} I={row['true_mi']:.3f} vaekit={row['vaekit']:.3f} "
                 f"torch-mist={row['torch_mist']:.3f} speedup={row['speedup']:.2f}x",
                 flush=True,
             )
-    meta = {
-        "settings": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k not in ("out", "name")
-        },
-        "torch": torch.__version__,
-        "torch_mist": getattr(torch_mist, "__version__", "0.2.17"),
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "total_cpu_s": time.process_time() - cpu0,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else args.name
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    meta = write()
     print(f"wrote {out / f'{stem}.json'} ({meta['total_cpu_s']:.0f} s CPU)")
 
 
