@@ -53,7 +53,7 @@ class MIResult:
 def _as_pairs(x: Any, y: Any, who: str) -> Pairs:
     def conv(a: Any, label: str) -> Tensor:
         if isinstance(a, np.ndarray):
-            a = torch.from_numpy(a)
+            a = torch.from_numpy(a).to(torch.get_default_dtype())  # NumPy's float64 would not match the networks
         if not isinstance(a, Tensor):
             raise TypeError(f"{who} expects {label} as a torch.Tensor or a NumPy array; got {type(a).__name__}")
         if not a.is_floating_point():
@@ -350,6 +350,8 @@ def estimate_mi(
     torch.manual_seed(seed)  # the networks' initialisation
     if isinstance(estimator, str):
         est: MIEstimator = make_estimator(estimator, x_dim, y_dim, critic=critic, **estimator_options)
+        if not _is_loader(x):
+            est = est.to(device=xt.device, dtype=xt.dtype)  # the networks follow the data
     elif isinstance(estimator, nn.Module):
         est = estimator  # type: ignore[assignment]
     elif callable(estimator):
