@@ -95,6 +95,13 @@ def test_infonce_reaches_log_n_for_a_perfect_critic():
     assert mi.infonce(50 * torch.eye(6, dtype=torch.float64)).item() == pytest.approx(math.log(6), abs=1e-12)
 
 
+@given(s=matrices, alpha=st.sampled_from([0.01, 0.3, 1.0]))
+def test_alpha_tuba_is_capped_by_one_plus_log_k_over_alpha(s, alpha):
+    n = s.shape[0]
+    log_a = torch.linspace(-3, 3, n, dtype=s.dtype)
+    assert mi.alpha_tuba(s, log_a, alpha).item() <= 1 + math.log((n - 1) / alpha) + 1e-10
+
+
 @given(s=matrices)
 def test_nwj_is_at_most_dv_for_the_same_scores(s):
     # log z <= z - 1, so -log z >= 1 - z term by term.

@@ -25,8 +25,9 @@ def alpha_tuba(scores: Tensor, log_baseline: Tensor, alpha: float) -> Tensor:
     normaliser leaves out one other x_k (averaged over every k != j, each set of N - 1 holds
     x_j); in the marginal term, y_j's normaliser leaves out x_j (the N - 1 others are independent
     of y_j) and the numerator pairs y_j with each x_i, i != j. Lower bound for alpha in [0, 1]:
-    alpha = 0 is :func:`vaekit.mi.tuba`; alpha > 0 caps the value near log(K / alpha) and cuts
-    the variance, the trade-off the paper studies. The gradient is the value's.
+    alpha = 0 is :func:`vaekit.mi.tuba`; alpha > 0 caps the value (each joint term is at most
+    log(K / alpha), so the value is at most 1 + log(K / alpha); a perfect critic gives
+    log(K / alpha)) and cuts the variance, the trade-off the paper studies. The gradient is the value's.
 
     Shapes:
         scores: ``[N, N]`` with ``scores[i, j] = f(x_i, y_j)`` (N >= 3); log_baseline: ``[N]``
