@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -61,7 +62,10 @@ def torch_mist_estimator(name, dx, dy, hidden, embed, task):
         if name == "ba":
             return tme.ba(x_dim=dx, y_dim=dy, hidden_dims=list(hidden), entropy_y=float(task.entropy_y))
         return getattr(tme, name)(x_dim=dx, y_dim=dy, hidden_dims=list(hidden))
-    kw = dict(x_dim=dx, y_dim=dy, neg_samples=-1)
+    # neg_samples=-1: the N - 1 other pairs of the batch, vaekit's marginal sample. InfoNCE keeps
+    # torch-mist's default 0 (the whole batch, joint pair included): with -1 its normaliser drops
+    # the joint pair, which is a different estimator (not a bound, no log N cap).
+    kw = dict(x_dim=dx, y_dim=dy, neg_samples=0 if name == "infonce" else -1)
     if name in SEPARABLE:
         kw.update(critic_type="separable", hidden_dims=[hidden[0], embed])
     else:
@@ -116,6 +120,7 @@ def run_pair(task_name, name, args, seed):
     opt_vk = torch.optim.Adam(vk.parameters(), lr=args.lr)
     opt_tm = torch.optim.Adam(tm.parameters(), lr=args.lr)
     t_vk = t_tm = 0.0
+    failed = {"vk": None, "tm": None}  # a library whose step raised or went non-finite stops there
     order = torch.Generator().manual_seed(seed + 1)
     step = 0
     while step < args.steps:
@@ -126,20 +131,40 @@ def run_pair(task_name, name, args, seed):
             xb, yb = xtr[perm[s : s + args.batch]], ytr[perm[s : s + args.batch]]
             first_vk = step % 2 == 0  # alternate which library goes first
             for lib in ("vk", "tm") if first_vk else ("tm", "vk"):
+                if failed[lib] is not None:
+                    continue
                 t0 = time.process_time()
+                try:
+                    if lib == "vk":
+                        opt_vk.zero_grad(set_to_none=True)
+                        (-vk(xb, yb)).backward()
+                        opt_vk.step()
+                    else:
+                        opt_tm.zero_grad(set_to_none=True)
+                        loss = tm.loss(xb, yb)
+                        if not torch.isfinite(loss):
+                            raise FloatingPointError(f"non-finite loss {float(loss)}")
+                        loss.backward()
+                        opt_tm.step()
+                except Exception as err:  # recorded, not hidden: the row says which library failed and why
+                    failed[lib] = f"step {step}: {type(err).__name__}: {str(err)[:120]}"
                 if lib == "vk":
-                    opt_vk.zero_grad(set_to_none=True)
-                    (-vk(xb, yb)).backward()
-                    opt_vk.step()
                     t_vk += time.process_time() - t0
                 else:
-                    opt_tm.zero_grad(set_to_none=True)
-                    tm.loss(xb, yb).backward()
-                    opt_tm.step()
                     t_tm += time.process_time() - t0
             step += 1
-    est_vk = evaluate(vk, vk, xte, yte, args.batch)
-    est_tm = evaluate(tm.mutual_information, tm, xte, yte, args.batch)
+
+    def safe_eval(fn, module, lib):
+        if failed[lib] is not None:
+            return math.nan
+        try:
+            return evaluate(fn, module, xte, yte, args.batch)
+        except Exception as err:
+            failed[lib] = f"evaluation: {type(err).__name__}: {str(err)[:120]}"
+            return math.nan
+
+    est_vk = safe_eval(vk, vk, "vk")
+    est_tm = safe_eval(tm.mutual_information, tm, "tm")
     true = task.mutual_information
     return {
         "task": task_name,
@@ -147,8 +172,10 @@ def run_pair(task_name, name, args, seed):
         "true_mi": true,
         "vaekit": est_vk,
         "torch_mist": est_tm,
-        "abs_err_vaekit": abs(est_vk - true),
-        "abs_err_torch_mist": abs(est_tm - true),
+        "abs_err_vaekit": abs(est_vk - true) if math.isfinite(est_vk) else math.inf,
+        "abs_err_torch_mist": abs(est_tm - true) if math.isfinite(est_tm) else math.inf,
+        "failed_vaekit": failed["vk"],
+        "failed_torch_mist": failed["tm"],
         "ms_per_step_vaekit": 1000 * t_vk / args.steps,
         "ms_per_step_torch_mist": 1000 * t_tm / args.steps,
         "speedup": t_tm / t_vk,
