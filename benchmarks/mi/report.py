@@ -19,6 +19,8 @@ ORDER = ["infonce", "nwj", "mine", "js", "smile", "tuba", "alpha_tuba", "flo", "
 
 def _names(rows: list) -> list:
     return sorted(dict.fromkeys(r["estimator"] for r in rows), key=lambda n: ORDER.index(n) if n in ORDER else 99)
+
+
 ROOT = HERE.parents[1]
 
 
