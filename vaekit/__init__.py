@@ -48,6 +48,7 @@ from vaekit.hsic import (
 )
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
 from vaekit.step import TrainStep, make_train_step
+from vaekit import mi  # mutual-information bounds, critics, estimate_mi, ground-truth tasks
 
 from vaekit._version import __version__
 
@@ -144,4 +145,6 @@ __all__ = [
     "evaluate_iwae",
     "IWAEEvaluation",
     "FitResult",
+    # mutual information (subpackage)
+    "mi",
 ]
