@@ -32,6 +32,25 @@ from vaekit.baselines import (
 )
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.latents import CategoricalDecoder, CategoricalEncoder, ExponentialAnnealing
+from vaekit.losses import (
+    ARM,
+    ARMS,
+    REBAR,
+    RELAX,
+    DisARM,
+    Enumerate,
+    GumbelRao,
+    GumbelSoftmax,
+    IndeCateR,
+    LocalDisARM,
+    arm_estimate,
+    arms_estimate,
+    disarm_estimate,
+    enumerate_estimate,
+    indecater_estimate,
+    local_disarm_estimate,
+)
 
 __version__ = "0.1.0"
 
@@ -100,4 +119,24 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # discrete latents and their estimators (issue 12)
+    "CategoricalEncoder",
+    "CategoricalDecoder",
+    "ExponentialAnnealing",
+    "Enumerate",
+    "ARM",
+    "DisARM",
+    "LocalDisARM",
+    "ARMS",
+    "GumbelSoftmax",
+    "GumbelRao",
+    "IndeCateR",
+    "REBAR",
+    "RELAX",
+    "enumerate_estimate",
+    "arm_estimate",
+    "disarm_estimate",
+    "local_disarm_estimate",
+    "arms_estimate",
+    "indecater_estimate",
 ]

@@ -89,3 +89,39 @@ LOSS_CASES += [
     LossCase("STL-iwae", lambda q, p: STL(q, p, n_samples=3, objective="iwae"), needs_rsample=True, bound=iwae_bound),
     LossCase("DReG", lambda q, p: DReG(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound),
 ]
+
+# discrete-latent estimators (issue 12)
+from vaekit import ARM, ARMS, REBAR, RELAX, DisARM, Enumerate, GumbelRao, GumbelSoftmax, IndeCateR, LocalDisARM  # noqa: E402
+
+
+def enumerated_elbo(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """sum_z q(z) (log p - log q) over all configurations, ``[B]``."""
+    return (log_q.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def paired_iwae(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """(IWAE_n(first half) + IWAE_n(second half)) / 2, ``[B]`` (local DisARM's antithetic halves)."""
+    n = log_p.shape[-1] // 2
+    log_w = log_p - log_q
+    return 0.5 * (logmeanexp(log_w[:, :n], dim=-1) + logmeanexp(log_w[:, n:], dim=-1))
+
+
+def _relax_control(q: InfNet) -> nn.Module:
+    """r_psi for RELAX on the latent width of q (its last Linear layer's output), typed like q."""
+    last = [m for m in q.modules() if isinstance(m, nn.Linear)][-1]
+    return nn.Sequential(nn.Linear(last.out_features, 4), nn.Tanh(), nn.Linear(4, 1)).to(last.weight.dtype)
+
+
+LOSS_CASES += [
+    LossCase("Enumerate", lambda q, p: Enumerate(q, p), bound=enumerated_elbo),
+    LossCase("ARM", lambda q, p: ARM(q, p), bound=elbo_bound),
+    LossCase("DisARM", lambda q, p: DisARM(q, p), bound=elbo_bound),
+    LossCase("LocalDisARM", lambda q, p: LocalDisARM(q, p, n_pairs=2), bound=paired_iwae),
+    LossCase("ARMS", lambda q, p: ARMS(q, p, n_samples=3), bound=elbo_bound),
+    LossCase("GumbelSoftmax", lambda q, p: GumbelSoftmax(q, p, n_samples=2, temperature=0.5), bound=elbo_bound),
+    LossCase("GumbelSoftmax-ST", lambda q, p: GumbelSoftmax(q, p, straight_through=True), bound=elbo_bound),
+    LossCase("GumbelRao", lambda q, p: GumbelRao(q, p, n_samples=2, n_conditional=3), bound=elbo_bound),
+    LossCase("IndeCateR", lambda q, p: IndeCateR(q, p, n_samples=2), bound=elbo_bound),
+    LossCase("REBAR", lambda q, p: REBAR(q, p), bound=elbo_bound),
+    LossCase("RELAX", lambda q, p: RELAX(q, p, control=_relax_control(q)), bound=elbo_bound),
+]

@@ -5,10 +5,11 @@ One-hot (rather than index) latents let relaxed estimators feed points of the si
 decoder. The encoder follows the discrete-latent protocol (:mod:`vaekit.latents.discrete`):
 ``params_["logits"]`` is ``[B, D, C]`` and ``one_hot = True``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +56,15 @@ class CategoricalEncoder(InfNet):
 
     one_hot = True
 
-    def __init__(self, data_dim: int, n_vars: int, n_classes: int, hidden: int | Sequence[int] | None = None, *,
-                 validate_args: bool = False):
+    def __init__(
+        self,
+        data_dim: int,
+        n_vars: int,
+        n_classes: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        validate_args: bool = False,
+    ):
         super().__init__()
         _check(data_dim=data_dim, n_vars=n_vars, n_classes=n_classes)
         if n_classes < 2:
@@ -65,7 +73,7 @@ class CategoricalEncoder(InfNet):
         self.net = mlp(data_dim, n_vars * n_classes, hidden)
         self.validate_args = validate_args
 
-    def forward(self, x: Tensor) -> "CategoricalEncoder":
+    def forward(self, x: Tensor) -> CategoricalEncoder:
         logits = self.net(x).unflatten(-1, (self.n_vars, self.n_classes))  # [B, D, C]
         self.params_ = {"logits": logits}
         return self
@@ -107,8 +115,16 @@ class CategoricalDecoder(GenModel):
         ((2, 6), (2, 3, 4))
     """
 
-    def __init__(self, n_vars: int, n_classes: int, data_dim: int, hidden: int | Sequence[int] | None = None, *,
-                 learn_prior: bool = False, validate_args: bool = False):
+    def __init__(
+        self,
+        n_vars: int,
+        n_classes: int,
+        data_dim: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        learn_prior: bool = False,
+        validate_args: bool = False,
+    ):
         super().__init__()
         _check(n_vars=n_vars, n_classes=n_classes, data_dim=data_dim)
         self.n_vars, self.n_classes = n_vars, n_classes
@@ -120,7 +136,7 @@ class CategoricalDecoder(GenModel):
         self.net = mlp(n_vars * n_classes, data_dim, hidden)
         self.validate_args = validate_args
 
-    def forward(self, x: Tensor, z: Tensor) -> "CategoricalDecoder":
+    def forward(self, x: Tensor, z: Tensor) -> CategoricalDecoder:
         self._z, self._x_logits = z, self.net(z.flatten(-2))  # [B, K, data_dim]
         self.params_ = {"prior_logits": self.prior_logits, "logits": self._x_logits}
         return self
@@ -140,8 +156,9 @@ class CategoricalDecoder(GenModel):
 
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         logits = self.prior_logits.detach().expand(n, self.n_vars, self.n_classes)  # [n, D, C]
-        z = F.one_hot(torch.multinomial(logits.softmax(-1).reshape(-1, self.n_classes), 1).reshape(n, self.n_vars),
-                      self.n_classes).to(logits.dtype)  # [n, D, C]
+        z = F.one_hot(
+            torch.multinomial(logits.softmax(-1).reshape(-1, self.n_classes), 1).reshape(n, self.n_vars), self.n_classes
+        ).to(logits.dtype)  # [n, D, C]
         x = torch.bernoulli(torch.sigmoid(self.net(z.flatten(-2))))  # [n, data_dim]
         return x, z
 

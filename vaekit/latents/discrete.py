@@ -13,6 +13,7 @@ Protocol: a factorised Bernoulli or categorical q(z|x) stores its logits after `
 
 ``BernoulliEncoder`` and ``CategoricalEncoder`` follow it; a user's InfNet can too.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,15 @@ from torch import Tensor, nn
 
 from vaekit.models import GenModel, InfNet
 
-__all__ = ["discrete_logits", "is_one_hot", "score_latents", "check_temperature", "relaxed_bernoulli", "relaxed_one_hot",
-           "ExponentialAnnealing"]
+__all__ = [
+    "discrete_logits",
+    "is_one_hot",
+    "score_latents",
+    "check_temperature",
+    "relaxed_bernoulli",
+    "relaxed_one_hot",
+    "ExponentialAnnealing",
+]
 
 
 def discrete_logits(inf_net: InfNet, who: str) -> Tensor:
@@ -48,8 +56,16 @@ def is_one_hot(inf_net: InfNet) -> bool:
     return bool(getattr(inf_net, "one_hot", False))
 
 
-def score_latents(inf_net: InfNet, gen_model: GenModel, target: Tensor, z: Tensor, who: str, *,
-                  detach_q: bool = False, relaxed: bool = False) -> tuple[Tensor, Tensor]:
+def score_latents(
+    inf_net: InfNet,
+    gen_model: GenModel,
+    target: Tensor,
+    z: Tensor,
+    who: str,
+    *,
+    detach_q: bool = False,
+    relaxed: bool = False,
+) -> tuple[Tensor, Tensor]:
     """``(log p(target, z), log q(z|x))`` of latents ``z`` under the last ``inf_net(x)``, shape-checked.
 
     ``detach_q`` scores q with its parameters held fixed (``log_prob_detached``). ``relaxed`` says
@@ -65,15 +81,19 @@ def score_latents(inf_net: InfNet, gen_model: GenModel, target: Tensor, z: Tenso
     except (ValueError, RuntimeError) as err:
         if not relaxed:
             raise
-        raise ValueError(f"{who} needs an InfNet whose log_prob accepts relaxed latents (values in (0, 1) or on "
-                         f"the simplex); {type(inf_net).__name__}.log_prob raised: {err}") from err
+        raise ValueError(
+            f"{who} needs an InfNet whose log_prob accepts relaxed latents (values in (0, 1) or on "
+            f"the simplex); {type(inf_net).__name__}.log_prob raised: {err}"
+        ) from err
     try:
         log_p = gen_model(target, z).log_prob(target, z)  # [B, K]
     except (ValueError, RuntimeError) as err:
         if not relaxed:
             raise
-        raise ValueError(f"{who} needs a GenModel (decoder) that accepts relaxed latents (values in (0, 1) or on the "
-                         f"simplex, e.g. validate_args=False); {type(gen_model).__name__}.log_prob raised: {err}") from err
+        raise ValueError(
+            f"{who} needs a GenModel (decoder) that accepts relaxed latents (values in (0, 1) or on the "
+            f"simplex, e.g. validate_args=False); {type(gen_model).__name__}.log_prob raised: {err}"
+        ) from err
     for t, model in ((log_q, inf_net), (log_p, gen_model)):
         if not isinstance(t, Tensor) or tuple(t.shape) != (b, k):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__

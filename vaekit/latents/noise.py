@@ -8,9 +8,10 @@ last, so float16 and bfloat16 requests never see ``log 0`` or a NaN.
 Shapes:
     every sampler returns the requested ``shape`` (or the shape of its tensor arguments).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +24,13 @@ def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def uniform_noise(shape: Sequence[int], *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-                  generator: torch.Generator | None = None) -> Tensor:
+def uniform_noise(
+    shape: Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Uniform draws on the open interval (0, 1), in ``dtype``.
 
     ``torch.rand`` returns 0 with positive probability, and rounding a float32 draw to float16 or
@@ -47,8 +53,13 @@ def uniform_noise(shape: Sequence[int], *, dtype: torch.dtype = torch.float32, d
     return u.clamp(info.tiny, 1.0 - info.eps / 2)  # eps/2: the gap just below 1 is half the gap above
 
 
-def gumbel_noise(shape: Sequence[int], *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-                 generator: torch.Generator | None = None) -> Tensor:
+def gumbel_noise(
+    shape: Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Standard Gumbel draws ``-log(-log U)``, finite in every floating dtype.
 
     Shapes:
@@ -63,8 +74,13 @@ def gumbel_noise(shape: Sequence[int], *, dtype: torch.dtype = torch.float32, de
     return (-torch.log(-torch.log(u))).to(dtype)
 
 
-def logistic_noise(shape: Sequence[int], *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-                   generator: torch.Generator | None = None) -> Tensor:
+def logistic_noise(
+    shape: Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Standard logistic draws ``log U - log(1 - U)`` (the difference of two Gumbels), finite in every dtype.
 
     Shapes:
@@ -105,9 +121,10 @@ def conditional_gumbel(logits: Tensor, index: Tensor, *, generator: torch.Genera
     return (y - lg).to(logits.dtype)
 
 
-def conditional_logistic(logits: Tensor, b: Tensor, noise: Tensor | None = None, *,
-                         generator: torch.Generator | None = None) -> Tensor:
-    """Relaxed pre-activations ``z = logits + L`` (L standard logistic) given ``1[z > 0] = b``, differentiable in logits.
+def conditional_logistic(
+    logits: Tensor, b: Tensor, noise: Tensor | None = None, *, generator: torch.Generator | None = None
+) -> Tensor:
+    """Relaxed pre-activations ``z = logits + L`` (L standard logistic) given ``1[z > 0] = b``, with gradient.
 
     With ``p = sigmoid(logits)``, z > 0 iff ``U > 1 - p``, so U is uniform on ``(1 - p, 1)`` when
     b = 1 and on ``(0, 1 - p)`` when b = 0 (``V`` the uniform ``noise``):
@@ -124,8 +141,11 @@ def conditional_logistic(logits: Tensor, b: Tensor, noise: Tensor | None = None,
         >>> (z > 0).tolist()
         [True, False, True, False]
     """
-    v = noise if noise is not None else uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device,
-                                                      generator=generator)
+    v = (
+        noise
+        if noise is not None
+        else uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
+    )
     log_p, log_1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
     one = b > 0.5
     log_u = torch.where(one, torch.log1p(-v * log_p.exp()), torch.log(v) + log_1mp)

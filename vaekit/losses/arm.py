@@ -1,4 +1,5 @@
 """ARM: the Augment-REINFORCE-Merge estimator for Bernoulli latents (Yin & Zhou 2019)."""
+
 from __future__ import annotations
 
 import torch

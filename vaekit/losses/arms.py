@@ -1,4 +1,5 @@
 """ARMS: antithetic REINFORCE with M copula-coupled samples, for Bernoulli latents (Dimitriev & Zhou 2021)."""
+
 from __future__ import annotations
 
 import torch
@@ -14,8 +15,9 @@ from vaekit.models import GenModel, InfNet
 __all__ = ["ARMS", "arms_estimate", "dirichlet_copula_uniforms"]
 
 
-def dirichlet_copula_uniforms(shape: tuple[int, ...], m: int, *, dtype: torch.dtype = torch.float32,
-                              device: torch.device | str | None = None) -> Tensor:
+def dirichlet_copula_uniforms(
+    shape: tuple[int, ...], m: int, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """M negatively dependent U(0, 1) draws per coordinate: ``u_j = 1 - (1 - d_j)^(M-1)``, d ~ Dirichlet(1_M).
 
     Each ``d_j`` is Beta(1, M - 1), whose CDF maps it to a uniform. For M = 2, u_2 = 1 - u_1.

@@ -1,4 +1,5 @@
 """DisARM: ARM with the augmentation integrated out, for Bernoulli latents (Dong, Mnih & Tucker 2020)."""
+
 from __future__ import annotations
 
 import torch
@@ -77,7 +78,9 @@ class DisARM(Loss):
         inf = self.inf_net(x)
         logits = discrete_logits(inf, "DisARM")  # [B, *z_shape]
         if is_one_hot(inf):
-            raise ValueError("DisARM is for Bernoulli latents; for one-hot categorical latents use IndeCateR or Enumerate")
+            raise ValueError(
+                "DisARM is for Bernoulli latents; for one-hot categorical latents use IndeCateR or Enumerate"
+            )
         u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)  # [B, *z_shape]
         a = logits.detach()
         z = torch.stack([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(logits.dtype)  # [B, 2, *z_shape]

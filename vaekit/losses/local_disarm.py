@@ -1,4 +1,5 @@
 """Local DisARM: DisARM for the multi-sample (IWAE) bound, one antithetic pair per sample (Dong et al. 2020)."""
+
 from __future__ import annotations
 
 import math

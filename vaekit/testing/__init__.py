@@ -57,6 +57,7 @@ from vaekit.testing.stats import (
     gradient_samples,
 )
 from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
+from vaekit.testing.toys import tiny_categorical
 
 __all__ = [
     "tiny_sbn",
@@ -93,4 +94,6 @@ __all__ = [
     "exact_posterior_fit",
     "exact_rws_wake_phi",
     "exact_rws_wake_phi_gaussian",
+    # discrete-latent estimators (issue 12)
+    "tiny_categorical",
 ]
