@@ -9,9 +9,6 @@ from vaekit.losses.rws import RWS, rws_estimate
 from vaekit.losses.stl import STL, stl_estimate
 from vaekit.losses.dreg import DReG, dreg_estimate
 
-__all__ = ["Loss", "ELBO", "IWAE", "VIMCO", "elbo_estimate", "iwae_estimate", "vimco_estimate",
-           "Reinforce", "WakeSleep", "RWS", "STL", "DReG",
-           "reinforce_estimate", "wake_sleep_estimate", "rws_estimate", "stl_estimate", "dreg_estimate"]
 # discrete-latent estimators (issue 12)
 from vaekit.losses.enumerate import Enumerate, all_configurations, enumerate_estimate
 from vaekit.losses.arm import ARM, arm_estimate
@@ -24,6 +21,9 @@ from vaekit.losses.indecater import IndeCateR, indecater_estimate
 from vaekit.losses.rebar import REBAR, rebar_logit_gradient
 from vaekit.losses.relax import RELAX, relax_logit_gradient
 
+__all__ = ["Loss", "ELBO", "IWAE", "VIMCO", "elbo_estimate", "iwae_estimate", "vimco_estimate",
+           "Reinforce", "WakeSleep", "RWS", "STL", "DReG",
+           "reinforce_estimate", "wake_sleep_estimate", "rws_estimate", "stl_estimate", "dreg_estimate"]
 __all__ += ["Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelRao", "IndeCateR", "REBAR",
             "RELAX", "enumerate_estimate", "all_configurations", "arm_estimate", "disarm_estimate",
             "local_disarm_estimate", "arms_estimate", "dirichlet_copula_uniforms", "gumbel_softmax_latents",
