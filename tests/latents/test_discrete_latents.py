@@ -3,6 +3,7 @@
 Statistical tests state their family-wise failure rate (FAILURE_RATE) under a correct sampler;
 seeds are fixed by the suite's conftest (torch.manual_seed(0)) or by explicit generators.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,7 +52,8 @@ def test_categorical_decoder_scores_one_hot_and_relaxed_latents():
     assert lp.shape == (3, 2) and torch.isfinite(lp).all()
     logits = p.net(z.flatten(-2))
     expected = (z * torch.log_softmax(p.prior_logits, -1)).sum((-2, -1)) + torch.distributions.Bernoulli(
-        logits=logits).log_prob(x.unsqueeze(1).expand_as(logits)).sum(-1)
+        logits=logits
+    ).log_prob(x.unsqueeze(1).expand_as(logits)).sum(-1)
     assert torch.allclose(lp, expected, atol=1e-12)
     xs, zs = p.sample(5)
     assert xs.shape == (5, 4) and zs.shape == (5, 2, 3)

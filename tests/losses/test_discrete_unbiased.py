@@ -5,6 +5,7 @@ from random parameters (away from any optimum); the toy f(b) = (b - 0.49)^2 whos
 is (1 - 2 * 0.49) p (1 - p). Every statistical assert has a family-wise failure rate of
 FAILURE_RATE for a correct estimator (Bonferroni over coordinates), with the suite's fixed seeds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,6 +46,7 @@ def _params(q, p):
 
 
 # -- Enumerate: the oracle itself, against independent references -------------------------------------
+
 
 def test_enumerate_matches_the_binary_oracle_value_and_gradient():
     q, p, x = tiny_sbn(3, 3, seed=3)
@@ -101,15 +103,31 @@ BERNOULLI = {
 def test_gradient_is_unbiased_on_the_tiny_sbn(name):
     make, objective = BERNOULLI[name]
     q, p, x = tiny_sbn(3, 2, seed=5)
-    assert_gradient_unbiased(make(q, p), x, lambda: objective(q, p, x), _params(q, p), n_draws=N_DRAWS,
-                             replicas=REPLICAS, failure_rate=FAILURE_RATE, name=name)
+    assert_gradient_unbiased(
+        make(q, p),
+        x,
+        lambda: objective(q, p, x),
+        _params(q, p),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        name=name,
+    )
 
 
 def test_indecater_gradient_is_unbiased_on_the_tiny_categorical_model():
     q, p, x = tiny_categorical(seed=6)
     oracle = Enumerate(q, p)
-    assert_gradient_unbiased(IndeCateR(q, p, n_samples=2), x, lambda: -oracle(x).expand(x.shape[0]), _params(q, p),
-                             n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE, name="IndeCateR")
+    assert_gradient_unbiased(
+        IndeCateR(q, p, n_samples=2),
+        x,
+        lambda: -oracle(x).expand(x.shape[0]),
+        _params(q, p),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        name="IndeCateR",
+    )
 
 
 # -- The toy f(b) = (b - 0.49)^2 on pure functions ---------------------------------------------------------
@@ -170,8 +188,11 @@ def test_local_disarm_on_the_toy_iwae():
     a0 = torch.tensor(A0, dtype=torch.float64, requires_grad=True)
     p = torch.sigmoid(a0)
     lw = {0: -(0.49**2), 1: -(0.51**2)}
-    exact = sum((p if i else 1 - p) * (p if j else 1 - p) * math.log((math.exp(lw[i]) + math.exp(lw[j])) / 2)
-                for i in (0, 1) for j in (0, 1))
+    exact = sum(
+        (p if i else 1 - p) * (p if j else 1 - p) * math.log((math.exp(lw[i]) + math.exp(lw[j])) / 2)
+        for i in (0, 1)
+        for j in (0, 1)
+    )
     (grad,) = torch.autograd.grad(exact, a0)
     assert_unbiased(a.grad, grad.reshape(1), failure_rate=FAILURE_RATE)
 
@@ -200,6 +221,7 @@ def test_rebar_control_on_the_toy():
 
 # -- Variance ordering ------------------------------------------------------------------------------------
 
+
 def test_disarm_variance_is_below_arm_on_an_enumerable_model():
     """Per-draw variance of the encoder-logit gradient (summed over q's parameters), 400 draws each;
     a one-sided test of var(DisARM) <= var(ARM) on the per-draw squared deviations (failure rate 1e-4)."""
@@ -215,9 +237,15 @@ def test_disarm_variance_is_below_arm_on_an_enumerable_model():
 
 # -- Learned control variates ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda q, p: REBAR(q, p, eta=0.7, temperature=0.3),
-                                  lambda q, p: RELAX(q, p, control=torch.nn.Linear(2, 1).double(), eta=0.7)],
-                         ids=["REBAR", "RELAX"])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda q, p: REBAR(q, p, eta=0.7, temperature=0.3),
+        lambda q, p: RELAX(q, p, control=torch.nn.Linear(2, 1).double(), eta=0.7),
+    ],
+    ids=["REBAR", "RELAX"],
+)
 def test_control_parameters_get_gradients_and_round_trip_through_state_dict(make):
     q, p, x = tiny_sbn(3, 2, seed=8)
     loss_fn = make(q, p)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import check_temperature, discrete_logits, is_one_hot, score_latents
 from vaekit.latents.noise import conditional_logistic, uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -77,8 +77,7 @@ class REBAR(Loss):
         check_finite: bool = True,
     ):
         super().__init__(inf_net, gen_model, n_samples=1, check_finite=check_finite)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"REBAR: temperature must be a float > 0; got {temperature!r}")
+        temperature = check_temperature(temperature, "REBAR")
         dtype = next(iter(inf_net.parameters())).dtype
         self.eta = nn.Parameter(torch.tensor(float(eta), dtype=dtype))
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature), dtype=dtype))

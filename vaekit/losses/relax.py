@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import check_temperature, discrete_logits, is_one_hot, score_latents
 from vaekit.latents.noise import conditional_logistic, uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -81,8 +81,7 @@ class RELAX(Loss):
         super().__init__(inf_net, gen_model, n_samples=1, check_finite=check_finite)
         if not isinstance(control, nn.Module):
             raise TypeError(f"RELAX: control must be an nn.Module; got {type(control).__name__}")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"RELAX: temperature must be a float > 0; got {temperature!r}")
+        temperature = check_temperature(temperature, "RELAX")
         dtype = next(iter(inf_net.parameters())).dtype
         self.control = control
         self.eta = nn.Parameter(torch.tensor(float(eta), dtype=dtype))
