@@ -125,3 +125,8 @@ LOSS_CASES += [
     LossCase("REBAR", lambda q, p: REBAR(q, p), bound=elbo_bound),
     LossCase("RELAX", lambda q, p: RELAX(q, p, control=_relax_control(q)), bound=elbo_bound),
 ]
+
+# Losses that draw their own noise from q's logits (or enumerate) and never call InfNet.sample/rsample:
+# the sampler-shape error test does not apply to them.
+DRAWS_OWN_NOISE = {"Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelSoftmax-ST",
+                   "GumbelRao", "REBAR", "RELAX"}

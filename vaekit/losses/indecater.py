@@ -78,6 +78,11 @@ class IndeCateR(Loss):
         logits = discrete_logits(inf, "IndeCateR")  # [B, *z_shape]
         b, n, z_shape = logits.shape[0], self.n_samples, tuple(logits.shape[1:])
         z = inf.sample(n).detach()  # [B, N, *z_shape]
+        if tuple(z.shape) != (b, n, *z_shape):
+            raise ValueError(
+                f"{type(inf).__name__}.sample returned a tensor of shape {tuple(z.shape)}; expected "
+                f"[B, K, *z_shape] = {(b, n, *z_shape)}"
+            )
         if is_one_hot(inf):
             c = z_shape[-1]
             v = math.prod(z_shape[:-1])

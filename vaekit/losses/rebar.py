@@ -87,16 +87,28 @@ class REBAR(Loss):
         logits = discrete_logits(inf, "REBAR")  # [B, *z_shape]
         if is_one_hot(inf):
             raise ValueError("REBAR is for Bernoulli latents; got an InfNet with one_hot = True")
-        a = logits.detach().requires_grad_(torch.is_grad_enabled())  # leaf of the control graph
-        u = uniform_noise(a.shape, dtype=a.dtype, device=a.device)  # [B, *z_shape]
-        z = a + torch.log(u) - torch.log1p(-u)  # [B, *z_shape]: a + logistic noise
-        b = (z > 0).to(a.dtype).detach()
+        u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)  # [B, *z_shape]
+        b = (logits.detach() + torch.log(u) - torch.log1p(-u) > 0).to(logits.dtype)  # [B, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, b.unsqueeze(1), "REBAR", detach_q=True)  # [B, 1]
         self.check_log_weights(log_p, log_q)
         self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
-        f = (log_p - log_q).squeeze(1)  # [B]
+        f = (log_p - log_q).sum(dim=1)  # [B]; a sum, not a squeeze: no view crosses the compiled-graph break
         if not torch.is_grad_enabled():
             return -f.mean(dim=0)
+        g, fit = self._control_terms(inf, target, logits.detach().clone(), u, b, f.detach().clone())
+        surrogate = f + (g * logits).flatten(1).sum(-1) - fit  # [B]; -fit: the loss descends |g|^2
+        return -with_grad(f, surrogate).mean(dim=0)
+
+    @torch.compiler.disable
+    def _control_terms(
+        self, inf: InfNet, target: Tensor, logits: Tensor, u: Tensor, b: Tensor, f: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The logit-gradient estimate g (detached) and the fitting term of the control's parameters.
+
+        Runs eagerly under torch.compile: it differentiates a graph of its own (a double backward).
+        """
+        a = logits.detach().requires_grad_()  # leaf of the control graph  [B, *z_shape]
+        z = a + torch.log(u) - torch.log1p(-u)  # [B, *z_shape]: a + logistic noise, so 1[z > 0] = b
         zt = conditional_logistic(a, b, uniform_noise(a.shape, dtype=a.dtype, device=a.device))  # [B, *z_shape]
         relaxed = torch.sigmoid(torch.stack([z, zt], dim=1) / self.log_temperature.exp())  # [B, 2, *z_shape]
         lp_r, lq_r = score_latents(inf, self.gen_model, target, relaxed, "REBAR", detach_q=True, relaxed=True)
@@ -105,8 +117,7 @@ class REBAR(Loss):
         ctrl = [p for p in self.parameters_of_control() if p.requires_grad]
         grads = torch.autograd.grad(g.pow(2).flatten(1).sum(-1).mean(), ctrl, allow_unused=True)
         fit = sum(((gr.detach() * p).sum() for gr, p in zip(grads, ctrl) if gr is not None), torch.zeros_like(f[0]))
-        surrogate = f + (g.detach() * logits).flatten(1).sum(-1) - fit  # [B]; -fit: the loss descends |g|^2
-        return -with_grad(f, surrogate).mean(dim=0)
+        return g.detach(), fit
 
     def parameters_of_control(self) -> list[Tensor]:
         """eta and log(temperature) (trained to minimise |g|^2)."""
