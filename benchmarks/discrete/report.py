@@ -115,7 +115,9 @@ def main() -> None:
         "images (seed 0). Gradient variance: the sum of the element-wise variances of the encoder's parameter "
         f"gradient over {setup.get('var_draws')} draws on one fixed training batch, at each estimator's own "
         "trained model and at one shared model (the DisARM-trained one; ST-Gumbel's for the categorical part). "
-        "Biased estimators (Gumbel family) have a variance but not the same mean.",
+        "Biased estimators (Gumbel family) have a variance but not the same mean. One seed per estimator: "
+        "differences of a nat or two in the bound are within run-to-run noise. The categorical run used IndeCateR "
+        "before its base samples and its configurations were scored in two calls instead of one (same values).",
         "",
         "Reproduce: `python benchmarks/discrete/run.py {linear,nonlinear,categorical} --steps N` then "
         "`python benchmarks/discrete/report.py` (see `benchmarks/discrete/README.md`).",
@@ -130,7 +132,11 @@ def main() -> None:
              "", storch_table(), ""]
     fig = figure(results)
     if fig is not None:
-        body += ["## Training curves", "", "![training curves](benchmarks_discrete/curves.png)", ""]
+        body += ["## Training curves", "",
+                 "Each curve is the estimator's own training objective (ELBO for RLOO-2, ARM, DisARM, RELAX, ARMS, "
+                 "IndeCateR and straight-through/Gumbel-Rao; IWAE_10 for VIMCO; IWAE_5 for local DisARM; the relaxed "
+                 "ELBO for Gumbel-softmax), so compare the test bounds in the tables, not the curves' levels.", "",
+                 "![training curves](benchmarks_discrete/curves.png)", ""]
     text = "\n".join(body)
     (ROOT / "docs" / "benchmarks_discrete.md").write_text(text)
     (HERE / "results" / "README.md").write_text(text.replace("benchmarks_discrete/curves.png",

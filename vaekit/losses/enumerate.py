@@ -110,9 +110,9 @@ class Enumerate(Loss):
             )
         z = all_configurations(z_shape, one_hot, dtype=logits.dtype, device=logits.device)  # [M, *z_shape]
         z = z.unsqueeze(0).expand(x.shape[0], *z.shape)  # [B, M, *z_shape]
+        self.n_samples = z.shape[1]  # M: the "samples" are the configurations (shape errors name [B, M])
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "Enumerate")  # [B, M] each
         self.check_log_weights(log_p, log_q)
-        self.n_samples = z.shape[1]
         self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
         return -enumerate_estimate(log_p, log_q).mean(dim=0)
 

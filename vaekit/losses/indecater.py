@@ -99,9 +99,10 @@ class IndeCateR(Loss):
             eye_v = torch.eye(v, dtype=torch.bool, device=z.device).reshape(1, 1, v, 1, v)
             classes = torch.arange(c, dtype=z.dtype, device=z.device).reshape(1, 1, 1, c, 1)
             flat = torch.where(eye_v, classes.expand_as(flat), flat)  # coordinate d set to c
-        configs = torch.cat([z, flat.reshape(b, n * v * c, *z_shape)], dim=1)  # [B, N + N V C, *z_shape]
-        log_p, log_q = score_latents(inf, self.gen_model, target, configs, "IndeCateR", detach_q=True)
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p[:, :n].detach().clone(), log_q[:, :n].detach().clone()
-        f = log_p - log_q  # [B, N + N V C]
-        return -indecater_estimate(probs, f[:, n:].reshape(b, n, v, c), f[:, :n]).mean(dim=0)
+        log_p, log_q = score_latents(inf, self.gen_model, target, z, "IndeCateR", detach_q=True)  # [B, N] each
+        configs = flat.reshape(b, n * v * c, *z_shape)  # [B, N V C, *z_shape]
+        lp_c, lq_c = score_latents(inf, self.gen_model, target, configs, "IndeCateR", detach_q=True)  # [B, N V C]
+        self.check_log_weights(torch.cat([log_p, lp_c], 1), torch.cat([log_q, lq_c], 1))
+        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        f = (lp_c - lq_c).reshape(b, n, v, c)  # [B, N, V, C]
+        return -indecater_estimate(probs, f, log_p - log_q).mean(dim=0)
