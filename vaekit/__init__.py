@@ -37,6 +37,7 @@ from vaekit.losses import (
     ARM,
     ARMS,
     REBAR,
+    CategoricalDisARM,
     RELAX,
     DisARM,
     Enumerate,
@@ -46,6 +47,7 @@ from vaekit.losses import (
     LocalDisARM,
     arm_estimate,
     arms_estimate,
+    categorical_disarm_estimate,
     disarm_estimate,
     enumerate_estimate,
     indecater_estimate,
@@ -139,4 +141,6 @@ __all__ = [
     "local_disarm_estimate",
     "arms_estimate",
     "indecater_estimate",
+    "CategoricalDisARM",
+    "categorical_disarm_estimate",
 ]

@@ -38,6 +38,7 @@ from vaekit import (
     ARM,
     ARMS,
     RELAX,
+    CategoricalDisARM,
     VIMCO,
     DisARM,
     ExponentialAnnealing,
@@ -69,6 +70,7 @@ def contenders(part: str, q, p) -> dict[str, tuple[nn.Module, int]]:
             "ST-Gumbel": (GumbelSoftmax(q, p, temperature=1.0, straight_through=True), 1),
             "GumbelRao-10": (GumbelRao(q, p, n_conditional=10, temperature=1.0), 1),
             "IndeCateR": (IndeCateR(q, p, n_samples=1), 1 + 20 * 10),
+            "CategoricalDisARM": (CategoricalDisARM(q, p), 2),
         }
     return {
         "RLOO-2": (Reinforce(q, p, n_samples=2, baselines=[LeaveOneOut()]), 2),

@@ -92,6 +92,7 @@ LOSS_CASES += [
 
 # discrete-latent estimators (issue 12)
 from vaekit import ARM, ARMS, REBAR, RELAX, DisARM, Enumerate, GumbelRao, GumbelSoftmax, IndeCateR, LocalDisARM  # noqa: E402
+from vaekit import CategoricalDisARM  # noqa: E402
 
 
 def enumerated_elbo(log_p: Tensor, log_q: Tensor) -> Tensor:
@@ -124,9 +125,10 @@ LOSS_CASES += [
     LossCase("IndeCateR", lambda q, p: IndeCateR(q, p, n_samples=2), bound=elbo_bound),
     LossCase("REBAR", lambda q, p: REBAR(q, p), bound=elbo_bound),
     LossCase("RELAX", lambda q, p: RELAX(q, p, control=_relax_control(q)), bound=elbo_bound),
+    LossCase("CategoricalDisARM", lambda q, p: CategoricalDisARM(q, p), bound=elbo_bound),
 ]
 
 # Losses that draw their own noise from q's logits (or enumerate) and never call InfNet.sample/rsample:
 # the sampler-shape error test does not apply to them.
 DRAWS_OWN_NOISE = {"Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelSoftmax-ST",
-                   "GumbelRao", "REBAR", "RELAX"}
+                   "GumbelRao", "REBAR", "RELAX", "CategoricalDisARM"}

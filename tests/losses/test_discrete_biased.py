@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import vaekit
 from vaekit import ARM, ARMS, REBAR, RELAX, DisARM, Enumerate, GumbelRao, GumbelSoftmax, IndeCateR, LocalDisARM
 from vaekit.latents import (
     BernoulliDecoder,
@@ -162,6 +163,7 @@ LOGIT_LOSSES = {
     "IndeCateR": lambda q, p: IndeCateR(q, p),
     "REBAR": lambda q, p: REBAR(q, p),
     "RELAX": lambda q, p: RELAX(q, p, control=torch.nn.Linear(2, 1)),
+    "CategoricalDisARM": lambda q, p: vaekit.CategoricalDisARM(q, p),
 }
 
 

@@ -20,6 +20,12 @@ from vaekit.losses.gumbel_rao import GumbelRao, gumbel_rao_latents
 from vaekit.losses.indecater import IndeCateR, indecater_estimate
 from vaekit.losses.rebar import REBAR, rebar_logit_gradient
 from vaekit.losses.relax import RELAX, relax_logit_gradient
+from vaekit.losses.categorical_disarm import (
+    CategoricalDisARM,
+    categorical_disarm_estimate,
+    stick_breaking_logits,
+    stick_breaking_one_hot,
+)
 
 __all__ = ["Loss", "ELBO", "IWAE", "VIMCO", "elbo_estimate", "iwae_estimate", "vimco_estimate",
            "Reinforce", "WakeSleep", "RWS", "STL", "DReG",
@@ -27,4 +33,5 @@ __all__ = ["Loss", "ELBO", "IWAE", "VIMCO", "elbo_estimate", "iwae_estimate", "v
 __all__ += ["Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelRao", "IndeCateR", "REBAR",
             "RELAX", "enumerate_estimate", "all_configurations", "arm_estimate", "disarm_estimate",
             "local_disarm_estimate", "arms_estimate", "dirichlet_copula_uniforms", "gumbel_softmax_latents",
-            "gumbel_rao_latents", "indecater_estimate", "rebar_logit_gradient", "relax_logit_gradient"]
+            "gumbel_rao_latents", "indecater_estimate", "rebar_logit_gradient", "relax_logit_gradient",
+            "CategoricalDisARM", "categorical_disarm_estimate", "stick_breaking_logits", "stick_breaking_one_hot"]
