@@ -8,6 +8,7 @@ estimator of your choice, print the test IWAE bound and plot the training bound.
 Data: statically binarized MNIST from ``--data`` (default ``../shared/data/binarized_mnist.npz``),
 or the 8x8 digits shipped with scikit-learn with ``--digits``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,8 @@ BERNOULLI = {
 }
 BOTH = {
     "gumbel-softmax": lambda q, p: vaekit.GumbelSoftmax(
-        q, p, temperature=vaekit.ExponentialAnnealing(start=1.0, rate=1e-3, minimum=0.5)),
+        q, p, temperature=vaekit.ExponentialAnnealing(start=1.0, rate=1e-3, minimum=0.5)
+    ),
     "st-gumbel": lambda q, p: vaekit.GumbelSoftmax(q, p, straight_through=True),
     "gumbel-rao": lambda q, p: vaekit.GumbelRao(q, p, n_conditional=10),
     "indecater": lambda q, p: vaekit.IndeCateR(q, p),

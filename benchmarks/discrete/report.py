@@ -5,6 +5,7 @@
 Writes ``benchmarks/discrete/results/README.md`` (the tables), ``docs/benchmarks_discrete/curves.png``
 (training curves) and ``docs/benchmarks_discrete.md`` (the page, tables and the checked claims).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,26 +13,36 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-PARTS = {"linear": "Bernoulli VAE, linear (784-200)", "nonlinear": "Bernoulli VAE, nonlinear (784-200-200-200)",
-         "categorical": "Categorical VAE, 20 x 10 (784-200-200)"}
+PARTS = {
+    "linear": "Bernoulli VAE, linear (784-200)",
+    "nonlinear": "Bernoulli VAE, nonlinear (784-200-200-200)",
+    "categorical": "Categorical VAE, 20 x 10 (784-200-200)",
+}
 
 
 def _load() -> dict[str, dict]:
-    return {p: json.loads((HERE / "results" / f"{p}.json").read_text()) for p in PARTS
-            if (HERE / "results" / f"{p}.json").exists()}
+    return {
+        p: json.loads((HERE / "results" / f"{p}.json").read_text())
+        for p in PARTS
+        if (HERE / "results" / f"{p}.json").exists()
+    }
 
 
 def table(res: dict) -> str:
     est = res["estimators"]
     base = est.get("RLOO-2", next(iter(est.values())))["cpu_seconds_per_step"]
-    rows = ["| estimator | evaluations / step | unbiased | test IWAE_100 (nats) | train objective (last) | "
-            "Var encoder grad, own model | Var encoder grad, shared model | CPU s / step | time vs RLOO-2 |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| estimator | evaluations / step | unbiased | test IWAE_100 (nats) | train objective (last) | "
+        "Var encoder grad, own model | Var encoder grad, shared model | CPU s / step | time vs RLOO-2 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, e in est.items():
-        rows.append(f"| {name} | {e['evaluations_per_step']} | {'yes' if e['unbiased'] else 'no'} | "
-                    f"{e['test_iwae']:.2f} | {e['train_objective_last']:.2f} | {e['encoder_grad_variance_own']:.4g} | "
-                    f"{e['encoder_grad_variance_shared']:.4g} | {e['cpu_seconds_per_step'] * 1e3:.1f} ms | "
-                    f"{e['cpu_seconds_per_step'] / base:.2f} |")
+        rows.append(
+            f"| {name} | {e['evaluations_per_step']} | {'yes' if e['unbiased'] else 'no'} | "
+            f"{e['test_iwae']:.2f} | {e['train_objective_last']:.2f} | {e['encoder_grad_variance_own']:.4g} | "
+            f"{e['encoder_grad_variance_shared']:.4g} | {e['cpu_seconds_per_step'] * 1e3:.1f} ms | "
+            f"{e['cpu_seconds_per_step'] / base:.2f} |"
+        )
     return "\n".join(rows)
 
 
@@ -46,12 +57,16 @@ def claims(results: dict[str, dict]) -> list[str]:
             v = {n: e[n][key] for n in ("DisARM", "ARM", "RLOO-2") if n in e}
             if len(v) == 3:
                 ok = v["DisARM"] < v["ARM"] and v["DisARM"] < v["RLOO-2"]
-                out.append(f"- {part}, {kind} model: DisARM variance {v['DisARM']:.4g} vs ARM {v['ARM']:.4g} and "
-                           f"RLOO-2 {v['RLOO-2']:.4g}: **{'confirmed' if ok else 'refuted'}** (DisARM below both).")
+                out.append(
+                    f"- {part}, {kind} model: DisARM variance {v['DisARM']:.4g} vs ARM {v['ARM']:.4g} and "
+                    f"RLOO-2 {v['RLOO-2']:.4g}: **{'confirmed' if ok else 'refuted'}** (DisARM below both)."
+                )
         if "LocalDisARM-5x2" in e and "VIMCO-10" in e:
             a, b = e["LocalDisARM-5x2"]["test_iwae"], e["VIMCO-10"]["test_iwae"]
-            out.append(f"- {part}: local DisARM (5 pairs) test IWAE_100 {a:.2f} vs VIMCO-10 {b:.2f} at 10 evaluations: "
-                       f"**{'confirmed' if a >= b else 'refuted'}** (local DisARM >= VIMCO), one seed.")
+            out.append(
+                f"- {part}: local DisARM (5 pairs) test IWAE_100 {a:.2f} vs VIMCO-10 {b:.2f} at 10 evaluations: "
+                f"**{'confirmed' if a >= b else 'refuted'}** (local DisARM >= VIMCO), one seed."
+            )
     return out
 
 
@@ -60,8 +75,10 @@ def storch_table() -> str:
     if not path.exists():
         return "Storchastic comparison not run."
     s = json.loads(path.read_text())["estimators"]
-    rows = ["| estimator | vaekit s/step (min-max) | Storchastic s/step | Storchastic / vaekit (min-max) |",
-            "|---|---|---|---|"]
+    rows = [
+        "| estimator | vaekit s/step (min-max) | Storchastic s/step | Storchastic / vaekit (min-max) |",
+        "|---|---|---|---|",
+    ]
     for name, e in s.items():
         vk = [v for v in e["vaekit_s"] if isinstance(v, float)]
         st = [v for v in e["storch_s"] if isinstance(v, float)]
@@ -125,22 +142,36 @@ def main() -> None:
     ]
     for part, res in results.items():
         body += [f"## {PARTS[part]}", "", f"{res['args']['steps']} steps.", "", table(res), ""]
-    body += ["## Claims from the papers", "", *claims(results), "",
-             "## Storchastic, same estimators", "",
-             "Step time, linear 784-200 SBN (Bernoulli estimators) and the 20 x 10 categorical VAE (Gumbel "
-             "family), batch 50, alternating processes (Storchastic patches torch on import), min-max over repeats.",
-             "", storch_table(), ""]
+    body += [
+        "## Claims from the papers",
+        "",
+        *claims(results),
+        "",
+        "## Storchastic, same estimators",
+        "",
+        "Step time, linear 784-200 SBN (Bernoulli estimators) and the 20 x 10 categorical VAE (Gumbel "
+        "family), batch 50, alternating processes (Storchastic patches torch on import), min-max over repeats.",
+        "",
+        storch_table(),
+        "",
+    ]
     fig = figure(results)
     if fig is not None:
-        body += ["## Training curves", "",
-                 "Each curve is the estimator's own training objective (ELBO for RLOO-2, ARM, DisARM, RELAX, ARMS, "
-                 "IndeCateR and straight-through/Gumbel-Rao; IWAE_10 for VIMCO; IWAE_5 for local DisARM; the relaxed "
-                 "ELBO for Gumbel-softmax), so compare the test bounds in the tables, not the curves' levels.", "",
-                 "![training curves](benchmarks_discrete/curves.png)", ""]
+        body += [
+            "## Training curves",
+            "",
+            "Each curve is the estimator's own training objective (ELBO for RLOO-2, ARM, DisARM, RELAX, ARMS, "
+            "IndeCateR and straight-through/Gumbel-Rao; IWAE_10 for VIMCO; IWAE_5 for local DisARM; the relaxed "
+            "ELBO for Gumbel-softmax), so compare the test bounds in the tables, not the curves' levels.",
+            "",
+            "![training curves](benchmarks_discrete/curves.png)",
+            "",
+        ]
     text = "\n".join(body)
     (ROOT / "docs" / "benchmarks_discrete.md").write_text(text)
-    (HERE / "results" / "README.md").write_text(text.replace("benchmarks_discrete/curves.png",
-                                                             "../../../docs/benchmarks_discrete/curves.png"))
+    (HERE / "results" / "README.md").write_text(
+        text.replace("benchmarks_discrete/curves.png", "../../../docs/benchmarks_discrete/curves.png")
+    )
     print(text)
 
 

@@ -20,6 +20,7 @@ parts, the ST-Gumbel one for the categorical part). Results: ``results/<part>.js
 Usage: ``python benchmarks/discrete/run.py linear --steps 1500`` (see ``--help``), then
 ``python benchmarks/discrete/report.py`` for the tables, the figure and the docs page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,8 @@ from vaekit import (
     ARM,
     ARMS,
     RELAX,
-    CategoricalDisARM,
     VIMCO,
+    CategoricalDisARM,
     DisARM,
     ExponentialAnnealing,
     GumbelRao,
@@ -66,7 +67,10 @@ def contenders(part: str, q, p) -> dict[str, tuple[nn.Module, int]]:
     if part == "categorical":
         return {
             "RLOO-2": (Reinforce(q, p, n_samples=2, baselines=[LeaveOneOut()]), 2),
-            "GumbelSoftmax": (GumbelSoftmax(q, p, temperature=ExponentialAnnealing(start=1.0, rate=1e-3, minimum=0.5)), 1),
+            "GumbelSoftmax": (
+                GumbelSoftmax(q, p, temperature=ExponentialAnnealing(start=1.0, rate=1e-3, minimum=0.5)),
+                1,
+            ),
             "ST-Gumbel": (GumbelSoftmax(q, p, temperature=1.0, straight_through=True), 1),
             "GumbelRao-10": (GumbelRao(q, p, n_conditional=10, temperature=1.0), 1),
             "IndeCateR": (IndeCateR(q, p, n_samples=1), 1 + 20 * 10),
@@ -133,8 +137,11 @@ def main() -> None:
     test = load_binarized_mnist(DATA, split="test")
     test = test[torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(0))[: args.n_test]]
     q0, p0 = models(args.part)
-    runs = {name: evals for name, (_, evals) in contenders(args.part, q0, p0).items()
-            if not args.only or name in args.only.split(",")}
+    runs = {
+        name: evals
+        for name, (_, evals) in contenders(args.part, q0, p0).items()
+        if not args.only or name in args.only.split(",")
+    }
     losses = {}
     for name in runs:
         q, p = copy.deepcopy(q0), copy.deepcopy(p0)
@@ -160,8 +167,14 @@ def main() -> None:
     xv = TRAIN[perm[-args.batch :]]
     shared_name = "ST-Gumbel" if args.part == "categorical" else "DisARM"
     shared = losses.get(shared_name, next(iter(losses.values())))[0]
-    result = {"part": args.part, "args": vars(args), "torch": torch.__version__, "vaekit": vaekit.__version__,
-              "shared_model": shared_name, "estimators": {}}
+    result = {
+        "part": args.part,
+        "args": vars(args),
+        "torch": torch.__version__,
+        "vaekit": vaekit.__version__,
+        "shared_model": shared_name,
+        "estimators": {},
+    }
     shared_state = copy.deepcopy((shared.inf_net.state_dict(), shared.gen_model.state_dict()))
     for name, (loss_fn, _) in losses.items():
         own_state = copy.deepcopy((loss_fn.inf_net.state_dict(), loss_fn.gen_model.state_dict()))

@@ -10,6 +10,7 @@ family), batch 50 of binarized MNIST, Adam 1e-3.
 Usage: ``python benchmarks/discrete/storch_peer.py --storch-python /work/venvs/i12/bin/python``
 (a Python with ``storchastic`` installed beside the same torch). Output: ``results/storch.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,9 @@ def storch_step(name: str, q, p):
         "DisARM": lambda: DisARM("z", n_samples=1),
         "RELAX": lambda: RELAX("z", n_samples=1, in_dim=(200,), rebar=True),
         "GumbelSoftmax": lambda: GumbelSoftmax("z", n_samples=1, initial_temperature=1.0, annealing_rate=0.0),
-        "ST-Gumbel": lambda: GumbelSoftmax("z", n_samples=1, straight_through=True, initial_temperature=1.0,
-                                           annealing_rate=0.0),
+        "ST-Gumbel": lambda: GumbelSoftmax(
+            "z", n_samples=1, straight_through=True, initial_temperature=1.0, annealing_rate=0.0
+        ),
     }[name]()
     params = list(q.parameters()) + list(p.parameters()) + list(method.parameters())
     opt = torch.optim.Adam([w for w in params if w.requires_grad], lr=1e-3)
@@ -151,10 +153,17 @@ def main() -> None:
         print(json.dumps(rep), flush=True)
     summary = {}
     for name in names:
-        ratios = [r["storch"][name] / r["vaekit"][name] for r in runs
-                  if isinstance(r["storch"][name], float) and isinstance(r["vaekit"][name], float)]
-        summary[name] = {"vaekit_s": [r["vaekit"][name] for r in runs], "storch_s": [r["storch"][name] for r in runs],
-                         "ratio_min": min(ratios) if ratios else None, "ratio_max": max(ratios) if ratios else None}
+        ratios = [
+            r["storch"][name] / r["vaekit"][name]
+            for r in runs
+            if isinstance(r["storch"][name], float) and isinstance(r["vaekit"][name], float)
+        ]
+        summary[name] = {
+            "vaekit_s": [r["vaekit"][name] for r in runs],
+            "storch_s": [r["storch"][name] for r in runs],
+            "ratio_min": min(ratios) if ratios else None,
+            "ratio_max": max(ratios) if ratios else None,
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"args": vars(args), "estimators": summary}, indent=1))
 
