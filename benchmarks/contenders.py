@@ -84,7 +84,7 @@ def vaekit_loss(est: str, inf, gen, k: int):
     if est == "reinforce_loo":
         return vaekit.Reinforce(inf, gen, n_samples=k, baselines=[vaekit.LeaveOneOut()])
     if est == "rws":
-        return vaekit.RWS(inf, gen, n_samples=k, phi_update="wake")
+        return vaekit.RWS(inf, gen, n_samples=k)
     if est == "wake_sleep":
         return vaekit.WakeSleep(inf, gen, n_samples=k)
     raise ValueError(f"unknown estimator {est!r}")

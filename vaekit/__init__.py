@@ -30,8 +30,23 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
+from vaekit.losses import RWSDReG, rws_dreg_estimate
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
+# kernel dependence and the information plane (more in the subpackages vaekit.hsic, vaekit.infoplane)
+from vaekit.hsic import (
+    HSICBottleneck,
+    cka,
+    gaussian_gram,
+    hsic_biased,
+    hsic_gamma_test,
+    hsic_permutation_test,
+    hsic_unbiased,
+    linear_gram,
+    nhsic,
+)
+from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
 from vaekit.latents import CategoricalDecoder, CategoricalEncoder, ExponentialAnnealing
 from vaekit.losses import (
     ARM,
@@ -73,6 +88,9 @@ __all__ = [
     "OrderedInfNet",
     "ordered_loss",
     "intrinsic_dimension",
+    "UniformWidths",
+    "GeometricWidths",
+    "PoissonWidths",
     "NVIB",
     "NVIBLatent",
     "NVIBInfNet",
@@ -121,6 +139,24 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # kernel dependence (vaekit.hsic)
+    "gaussian_gram",
+    "linear_gram",
+    "hsic_biased",
+    "hsic_unbiased",
+    "nhsic",
+    "cka",
+    "hsic_gamma_test",
+    "hsic_permutation_test",
+    "HSICBottleneck",
+    # information plane (vaekit.infoplane)
+    "InformationPlaneTracker",
+    "binned_mi",
+    "kde_mi",
+    "plot_information_plane",
+    # issue 8: RWS with DReG's wake-phi as its own estimator
+    "RWSDReG",
+    "rws_dreg_estimate",
     # discrete latents and their estimators (issue 12)
     "CategoricalEncoder",
     "CategoricalDecoder",

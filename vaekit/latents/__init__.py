@@ -9,18 +9,41 @@ protocol: an estimator reads a factorised Bernoulli or categorical q's logits fr
 and uniform noise that stays finite in float16/bfloat16, and their conditional forms).
 """
 
-from vaekit.latents.gaussian_vae import BernoulliDecoder, GaussianEncoder
-from vaekit.latents.iob import IOBLayer, OrderedInfNet, intrinsic_dimension, ordered_loss
-from vaekit.latents.nvib import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
-from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
-from vaekit.latents.vib import VIBDecoder, VIBEncoder
 from vaekit.latents.categorical import CategoricalDecoder, CategoricalEncoder
-from vaekit.latents.discrete import ExponentialAnnealing, discrete_logits, is_one_hot, relaxed_bernoulli, relaxed_one_hot
+from vaekit.latents.discrete import (
+    ExponentialAnnealing,
+    discrete_logits,
+    is_one_hot,
+    relaxed_bernoulli,
+    relaxed_one_hot,
+)
+from vaekit.latents.gaussian_vae import BernoulliDecoder, GaussianEncoder
+from vaekit.latents.iob import (
+    GeometricWidths,
+    IOBLayer,
+    OrderedInfNet,
+    PoissonWidths,
+    UniformWidths,
+    intrinsic_dimension,
+    ordered_loss,
+)
 from vaekit.latents.noise import conditional_gumbel, conditional_logistic, gumbel_noise, logistic_noise, uniform_noise
+from vaekit.latents.nvib import (
+    NVIB,
+    DenoisingAttention,
+    NVIBInfNet,
+    NVIBLatent,
+    kl_dirichlet,
+    kl_gaussian,
+    nvib_log_prob,
+)
+from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
+from vaekit.latents.vib import VIBDecoder, VIBEncoder, categorical_likelihood
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "BernoulliDecoder",
            "VIBEncoder", "VIBDecoder", "IOBLayer", "OrderedInfNet", "ordered_loss", "intrinsic_dimension",
-           "NVIB", "NVIBLatent", "NVIBInfNet", "DenoisingAttention", "kl_gaussian", "kl_dirichlet", "nvib_log_prob"]
+           "NVIB", "NVIBLatent", "NVIBInfNet", "DenoisingAttention", "kl_gaussian", "kl_dirichlet", "nvib_log_prob",
+           "UniformWidths", "GeometricWidths", "PoissonWidths", "categorical_likelihood"]
 __all__ += ["CategoricalEncoder", "CategoricalDecoder", "ExponentialAnnealing", "discrete_logits", "is_one_hot",
             "relaxed_bernoulli", "relaxed_one_hot", "uniform_noise", "gumbel_noise", "logistic_noise",
             "conditional_gumbel", "conditional_logistic"]

@@ -28,6 +28,7 @@ __all__ = [
     "is_one_hot",
     "score_latents",
     "check_temperature",
+    "possible",
     "relaxed_bernoulli",
     "relaxed_one_hot",
     "ExponentialAnnealing",
@@ -99,6 +100,20 @@ def score_latents(
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"{type(model).__name__}.log_prob returned {got}; expected shape [B, K] = {(b, k)}")
     return log_p, log_q
+
+
+def possible(f: Tensor) -> Tensor:
+    """``f`` with its non-finite entries replaced by 0: what an estimator's surrogate reads.
+
+    A latent the model deems impossible (log p = -inf) makes the bound -inf; in the surrogate it
+    enters as 0, so it adds no gradient term and no NaN (as in ``reinforce_estimate``), while the
+    value keeps the -inf.
+
+    Example:
+        >>> possible(torch.tensor([1.0, -math.inf])).tolist()
+        [1.0, 0.0]
+    """
+    return torch.where(torch.isfinite(f), f, torch.zeros_like(f))
 
 
 def check_temperature(value: object, who: str) -> float:

@@ -69,6 +69,9 @@ class BernoulliDecoder(DistributionGenModel):
         ((3, 4), (3, 2))
     """
 
+    prior_loc: Tensor  # buffers, declared for the type checker
+    prior_scale: Tensor
+
     def __init__(self, latent_dim: int, data_dim: int, hidden: int | Sequence[int] | None = None, *,
                  validate_args: bool = False):
         super().__init__()

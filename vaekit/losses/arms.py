@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vaekit._math import loo_mean, with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.latents.noise import uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -70,11 +70,12 @@ def arms_estimate(logits: Tensor, b: Tensor, f: Tensor) -> Tensor:
     if m < 2:
         raise ValueError(f"arms_estimate needs M >= 2 samples; got f of shape {tuple(f.shape)}")
     value = f.mean(dim=-1)  # [B]
+    f = possible(f)  # an impossible latent (-inf) adds no term to the surrogate
     fd = f.detach()
     signal = (fd - loo_mean(fd)).reshape(*fd.shape, *([1] * (logits.dim() - 1)))  # [B, M, 1, ...]
     a = logits.detach()
     g = (signal * (b - torch.sigmoid(a).unsqueeze(1))).sum(dim=1) / (m * _one_minus_rho(a, m))  # [B, *z_shape]
-    surrogate = value + (g * logits).flatten(1).sum(-1)  # [B]
+    surrogate = f.mean(dim=-1) + (g * logits).flatten(1).sum(-1)  # [B]
     return with_grad(value, surrogate)
 
 
@@ -115,6 +116,5 @@ class ARMS(Loss):
         u = dirichlet_copula_uniforms(tuple(logits.shape), self.n_samples, dtype=logits.dtype, device=logits.device)
         z = (u < torch.sigmoid(logits.detach()).unsqueeze(1)).to(logits.dtype)  # [B, M, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "ARMS", detach_q=True)  # [B, M] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
-        return -arms_estimate(logits, z, log_p - log_q).mean(dim=0)
+        self.keep_log_weights(log_p, log_q)
+        return arms_estimate(logits, z, log_p - log_q)

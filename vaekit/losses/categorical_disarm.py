@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.latents.noise import uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -61,13 +61,14 @@ def categorical_disarm_estimate(
         [1.0]
     """
     value = 0.5 * (f + f_anti)  # [B]
+    f, f_anti = possible(f), possible(f_anti)  # an impossible latent (-inf) adds no term to the surrogate
     beta = stick_breaking_logits(logits) if one_hot else logits  # [B, *vars, C - 1]
     bd = beta.detach()
     b, b_anti = u < torch.sigmoid(bd), u > torch.sigmoid(-bd)
     sign = 1.0 - 2.0 * b_anti.to(bd.dtype)
     weight = torch.where(b != b_anti, sign * torch.sigmoid(bd.abs()), torch.zeros_like(bd))  # [B, *vars, C - 1]
     signal = 0.5 * (f - f_anti).detach().reshape(-1, *([1] * (beta.dim() - 1)))
-    surrogate = value + (signal * weight * beta).flatten(1).sum(-1)  # [B]
+    surrogate = 0.5 * (f + f_anti) + (signal * weight * beta).flatten(1).sum(-1)  # [B]
     return with_grad(value, surrogate)
 
 
@@ -107,7 +108,6 @@ class CategoricalDisARM(Loss):
         pair = [(u < torch.sigmoid(bd)).to(bd.dtype), (u > torch.sigmoid(-bd)).to(bd.dtype)]
         z = torch.stack([stick_breaking_one_hot(b) if one_hot else b for b in pair], dim=1).to(bd.dtype)
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "CategoricalDisARM", detach_q=True)  # [B, 2]
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        self.keep_log_weights(log_p, log_q)
         f = log_p - log_q  # [B, 2]
-        return -categorical_disarm_estimate(logits, u, f[:, 0], f[:, 1], one_hot=one_hot).mean(dim=0)
+        return categorical_disarm_estimate(logits, u, f[:, 0], f[:, 1], one_hot=one_hot)

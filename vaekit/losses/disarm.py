@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.latents.noise import uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -38,12 +38,13 @@ def disarm_estimate(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor) -> Ten
         0.25
     """
     value = 0.5 * (f + f_anti)  # [B]
+    f, f_anti = possible(f), possible(f_anti)  # an impossible latent (-inf) adds no term to the surrogate
     a = logits.detach()
     b, b_anti = u < torch.sigmoid(a), u > torch.sigmoid(-a)  # [B, *z_shape] each
     sign = 1.0 - 2.0 * b_anti.to(a.dtype)  # (-1)^{b~}
     weight = torch.where(b != b_anti, sign * torch.sigmoid(a.abs()), torch.zeros_like(a))  # [B, *z_shape]
     signal = 0.5 * (f - f_anti).detach().reshape(-1, *([1] * (logits.dim() - 1)))  # [B, 1, ...]
-    surrogate = value + (signal * weight * logits).flatten(1).sum(-1)  # [B]
+    surrogate = 0.5 * (f + f_anti) + (signal * weight * logits).flatten(1).sum(-1)  # [B]
     return with_grad(value, surrogate)
 
 
@@ -85,7 +86,6 @@ class DisARM(Loss):
         a = logits.detach()
         z = torch.stack([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(logits.dtype)  # [B, 2, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "DisARM", detach_q=True)  # [B, 2] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        self.keep_log_weights(log_p, log_q)
         f = log_p - log_q  # [B, 2]
-        return -disarm_estimate(logits, u, f[:, 0], f[:, 1]).mean(dim=0)
+        return disarm_estimate(logits, u, f[:, 0], f[:, 1])

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit._math import with_grad
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -29,8 +30,10 @@ def enumerate_estimate(log_p: Tensor, log_q: Tensor) -> Tensor:
         >>> round(enumerate_estimate(torch.zeros(1, 2), torch.full((1, 2), math.log(0.5))).item(), 4)  # log 2
         0.6931
     """
-    # exp(log_q) > 0 for finite logits, so no 0 * (-inf) when log p = -inf.
-    return (log_q.exp() * (log_p - log_q)).sum(dim=-1)  # [B]
+    # exp(log_q) > 0 for finite logits, so no 0 * (-inf) when log p = -inf; such a configuration makes
+    # the value -inf and adds no term to the gradient (no NaN).
+    q = log_q.exp()  # [B, M]
+    return with_grad((q * (log_p - log_q)).sum(dim=-1), (q * possible(log_p - log_q)).sum(dim=-1))  # [B]
 
 
 def all_configurations(
@@ -112,9 +115,8 @@ class Enumerate(Loss):
         z = z.unsqueeze(0).expand(x.shape[0], *z.shape)  # [B, M, *z_shape]
         self.n_samples = z.shape[1]  # M: the "samples" are the configurations (shape errors name [B, M])
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "Enumerate")  # [B, M] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
-        return -enumerate_estimate(log_p, log_q).mean(dim=0)
+        self.keep_log_weights(log_p, log_q)
+        return enumerate_estimate(log_p, log_q)
 
     def extra_repr(self) -> str:
         return f"max_configurations={self.max_configurations}"

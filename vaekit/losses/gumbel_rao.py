@@ -98,9 +98,8 @@ class GumbelRao(Loss):
             noise = conditional_logistic(a_rep, hard.unsqueeze(2).expand_as(a_rep)) - a_rep  # [B, K, R, *z_shape]
         z = gumbel_rao_latents(logits, hard, noise, self.temperature, one_hot=one_hot)  # [B, K, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "GumbelRao")  # [B, K] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
-        return -(log_p - log_q).mean(dim=-1).mean(dim=0)
+        self.keep_log_weights(log_p, log_q)
+        return (log_p - log_q).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return f"n_samples={self.n_samples}, n_conditional={self.n_conditional}, temperature={self.temperature}"

@@ -121,9 +121,8 @@ class GumbelSoftmax(Loss):
         log_p, log_q = score_latents(
             inf, self.gen_model, target, z, type(self).__name__, relaxed=not self.straight_through
         )  # [B, K] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
-        return -(log_p - log_q).mean(dim=-1).mean(dim=0)
+        self.keep_log_weights(log_p, log_q)
+        return (log_p - log_q).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return (

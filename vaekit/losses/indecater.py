@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -38,6 +38,7 @@ def indecater_estimate(probs: Tensor, f: Tensor, f_base: Tensor) -> Tensor:
         >>> out.sum().backward(); probs.grad.tolist()
         [[[0.0, 1.0]]]
     """
+    f = possible(f)  # an impossible latent (-inf) adds no term to the surrogate
     rb = (probs.detach().unsqueeze(1) * f).sum(dim=-1).mean(dim=(1, 2))  # [B]: model gradient path
     score = (probs.unsqueeze(1) * f.detach()).sum(dim=(2, 3)).mean(dim=1)  # [B]: logit gradient path
     return with_grad(f_base.mean(dim=-1), rb + score)
@@ -102,7 +103,6 @@ class IndeCateR(Loss):
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "IndeCateR", detach_q=True)  # [B, N] each
         configs = flat.reshape(b, n * v * c, *z_shape)  # [B, N V C, *z_shape]
         lp_c, lq_c = score_latents(inf, self.gen_model, target, configs, "IndeCateR", detach_q=True)  # [B, N V C]
-        self.check_log_weights(torch.cat([log_p, lp_c], 1), torch.cat([log_q, lq_c], 1))
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        self.keep_log_weights(log_p, log_q, more_log_p=lp_c, more_log_q=lq_c)
         f = (lp_c - lq_c).reshape(b, n, v, c)  # [B, N, V, C]
-        return -indecater_estimate(probs, f, log_p - log_q).mean(dim=0)
+        return indecater_estimate(probs, f, log_p - log_q)

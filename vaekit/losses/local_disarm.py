@@ -105,10 +105,9 @@ class LocalDisARM(Loss):
         u = uniform_noise((logits.shape[0], n, *logits.shape[1:]), dtype=a.dtype, device=a.device)  # [B, n, *z]
         z = torch.cat([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(a.dtype)  # [B, 2n, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, z, "LocalDisARM")  # [B, 2n] each
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        self.keep_log_weights(log_p, log_q)
         log_w = log_p - log_q  # [B, 2n]
-        return -local_disarm_estimate(logits, u, log_w[:, :n], log_w[:, n:]).mean(dim=0)
+        return local_disarm_estimate(logits, u, log_w[:, :n], log_w[:, n:])
 
     def extra_repr(self) -> str:
         return f"n_pairs={self.n_pairs}"

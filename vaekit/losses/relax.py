@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit._math import with_grad
-from vaekit.latents.discrete import check_temperature, discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import check_temperature, discrete_logits, is_one_hot, possible, score_latents
 from vaekit.latents.noise import conditional_logistic, uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -95,14 +95,14 @@ class RELAX(Loss):
         u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)  # [B, *z_shape]
         b = (logits.detach() + torch.log(u) - torch.log1p(-u) > 0).to(logits.dtype)  # [B, *z_shape]
         log_p, log_q = score_latents(inf, self.gen_model, target, b.unsqueeze(1), "RELAX", detach_q=True)  # [B, 1]
-        self.check_log_weights(log_p, log_q)
-        self.log_p_, self.log_q_ = log_p.detach().clone(), log_q.detach().clone()
+        self.keep_log_weights(log_p, log_q)
         f = (log_p - log_q).sum(dim=1)  # [B]; a sum, not a squeeze: no view crosses the compiled-graph break
         if not torch.is_grad_enabled():
-            return -f.mean(dim=0)
-        g, fit = self._control_terms(inf, target, logits.detach().clone(), u, b, f.detach().clone())
-        surrogate = f + (g * logits).flatten(1).sum(-1) - fit  # [B]; -fit: the loss descends |g|^2
-        return -with_grad(f, surrogate).mean(dim=0)
+            return f
+        f_possible = possible(f)  # an impossible latent (-inf) adds no term to the surrogate
+        g, fit = self._control_terms(inf, target, logits.detach().clone(), u, b, f_possible.detach().clone())
+        surrogate = f_possible + (g * logits).flatten(1).sum(-1) - fit  # [B]; -fit: the loss descends |g|^2
+        return with_grad(f, surrogate)
 
     @torch.compiler.disable
     def _control_terms(
@@ -117,7 +117,7 @@ class RELAX(Loss):
         zt = conditional_logistic(a, b, uniform_noise(a.shape, dtype=a.dtype, device=a.device))  # [B, *z_shape]
         relaxed = torch.sigmoid(torch.stack([z, zt], dim=1) / self.log_temperature.exp())  # [B, 2, *z_shape]
         lp_r, lq_r = score_latents(inf, self.gen_model, target, relaxed, "RELAX", detach_q=True, relaxed=True)
-        c = self.eta * (lp_r - lq_r) + self.control(relaxed.flatten(2)).squeeze(-1)  # [B, 2]
+        c = self.eta * possible(lp_r - lq_r) + self.control(relaxed.flatten(2)).squeeze(-1)  # [B, 2]; no NaN at -inf
         g = relax_logit_gradient(a, b, f, c[:, 0], c[:, 1])  # [B, *z_shape]
         ctrl = [p for p in self.parameters_of_control() if p.requires_grad]
         grads = torch.autograd.grad(g.pow(2).flatten(1).sum(-1).mean(), ctrl, allow_unused=True)
