@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from vaekit._math import logmeanexp, loo_logsumexp, with_grad
-from vaekit.latents.discrete import discrete_logits, is_one_hot, score_latents
+from vaekit.latents.discrete import discrete_logits, is_one_hot, possible, score_latents
 from vaekit.latents.noise import uniform_noise
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -55,10 +55,19 @@ def local_disarm_estimate(logits: Tensor, u: Tensor, log_w: Tensor, log_w_anti: 
     b, b_anti = u < torch.sigmoid(a), u > torch.sigmoid(-a)  # [B, n, *z_shape]
     sign = 1.0 - 2.0 * b_anti.to(a.dtype)
     weight = torch.where(b != b_anti, sign * torch.sigmoid(a.abs()), torch.zeros_like(u))  # [B, n, *z_shape]
-    signal = (0.25 * (d - d_anti)).reshape(*d.shape, *([1] * (logits.dim() - 1)))  # [B, n, 1, ...]
+    # An impossible latent (log w = -inf) can make a swapped bound -inf and d infinite: such a local
+    # signal adds no term, and a half whose samples are all impossible adds no value term (no NaN).
+    signal = (0.25 * possible(d - d_anti)).reshape(*d.shape, *([1] * (logits.dim() - 1)))  # [B, n, 1, ...]
     g = (signal * weight).sum(dim=1)  # [B, *z_shape]
-    surrogate = value + (g * logits).flatten(1).sum(-1)  # [B]
+    surrogate = 0.5 * (_possible_lme(log_w) + _possible_lme(log_w_anti)) + (g * logits).flatten(1).sum(-1)  # [B]
     return with_grad(value, surrogate)
+
+
+def _possible_lme(log_w: Tensor) -> Tensor:
+    """logmeanexp over the last dim, ``[B]``, read as 0 (with zero gradient, no NaN) where every log w is -inf."""
+    ok = torch.isfinite(logmeanexp(log_w.detach(), dim=-1, keepdim=True))  # [B, 1]
+    safe = torch.where(ok, log_w, torch.zeros_like(log_w))  # [B, n]
+    return torch.where(ok.squeeze(-1), logmeanexp(safe, dim=-1), torch.zeros_like(safe[:, 0]))
 
 
 class LocalDisARM(Loss):
