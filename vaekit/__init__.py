@@ -47,6 +47,7 @@ from vaekit.hsic import (
     nhsic,
 )
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
+from vaekit.step import TrainStep, make_train_step
 from vaekit.latents import CategoricalDecoder, CategoricalEncoder, ExponentialAnnealing
 from vaekit.losses import (
     ARM,
@@ -157,6 +158,9 @@ __all__ = [
     # issue 8: RWS with DReG's wake-phi as its own estimator
     "RWSDReG",
     "rws_dreg_estimate",
+    # compiled training step
+    "make_train_step",
+    "TrainStep",
     # discrete latents and their estimators (issue 12)
     "CategoricalEncoder",
     "CategoricalDecoder",

@@ -226,26 +226,27 @@ class DistributionInfNet(InfNet):
             return bool(family.has_rsample)
         return True
 
-    def _dist(self) -> Distribution:
+    def current_dist(self) -> Distribution:
+        """q(z|x) of the last batch as a Distribution (raises before the first call)."""
         dist = getattr(self, "dist_", None)
         if dist is None:
             raise RuntimeError(f"call {type(self).__name__}(x) before sample/rsample/log_prob")
         return dist
 
     def sample(self, n_samples: int) -> Tensor:
-        return self._dist().sample((n_samples,)).movedim(0, 1)  # [K, B, *z] -> [B, K, *z]
+        return self.current_dist().sample((n_samples,)).movedim(0, 1)  # [K, B, *z] -> [B, K, *z]
 
     def rsample(self, n_samples: int) -> Tensor:
         if not self.has_rsample:
             return super().rsample(n_samples)
-        return self._dist().rsample((n_samples,)).movedim(0, 1)  # [B, K, *z]
+        return self.current_dist().rsample((n_samples,)).movedim(0, 1)  # [B, K, *z]
 
     def log_prob(self, z: Tensor) -> Tensor:
-        return self._dist().log_prob(z.movedim(1, 0)).movedim(0, 1)  # [K, B] -> [B, K]
+        return self.current_dist().log_prob(z.movedim(1, 0)).movedim(0, 1)  # [K, B] -> [B, K]
 
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log q(z|x)`` under a copy of the last distribution with every tensor detached: ``[B, K]``."""
-        return detached(self._dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
+        return detached(self.current_dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
 
 
 class DistributionGenModel(GenModel):

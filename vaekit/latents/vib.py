@@ -85,7 +85,7 @@ class VIBEncoder(DistributionInfNet):
         ``prior`` defaults to N(0, I) on the input's device and dtype; pass ``decoder.prior()``
         for a learnable prior. Its batch dims are reinterpreted as the event (``[latent_dim]``).
         """
-        q = self._dist()
+        q = self.current_dist()
         if prior is None:
             loc = q.mean.new_zeros(self.latent_dim)
             prior = Normal(loc, torch.ones_like(loc))

@@ -116,10 +116,9 @@ class OrderedInfNet(InfNet):
         return self._log_prob(z, detached(self._inner_dist()))
 
     def _inner_dist(self) -> Distribution:
-        dist = getattr(self.inf_net, "dist_", None)  # what DistributionInfNet.forward stores
-        if dist is None:
+        if getattr(self.inf_net, "params_", None) is None:
             raise RuntimeError(f"call {type(self).__name__}(x) before sample/rsample/log_prob")
-        return dist
+        return self.inf_net.current_dist()  # a DistributionInfNet (checked at construction)
 
     def _log_prob(self, z: Tensor, dist: Distribution) -> Tensor:
         base = dist
