@@ -49,6 +49,27 @@ from vaekit.hsic import (
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
 from vaekit.step import TrainStep, make_train_step
 from vaekit import mi  # mutual-information bounds, critics, estimate_mi, ground-truth tasks
+from vaekit.latents import CategoricalDecoder, CategoricalEncoder, ExponentialAnnealing
+from vaekit.losses import (
+    ARM,
+    ARMS,
+    REBAR,
+    CategoricalDisARM,
+    RELAX,
+    DisARM,
+    Enumerate,
+    GumbelRao,
+    GumbelSoftmax,
+    IndeCateR,
+    LocalDisARM,
+    arm_estimate,
+    arms_estimate,
+    categorical_disarm_estimate,
+    disarm_estimate,
+    enumerate_estimate,
+    indecater_estimate,
+    local_disarm_estimate,
+)
 
 from vaekit._version import __version__
 
@@ -147,4 +168,26 @@ __all__ = [
     "FitResult",
     # mutual information (subpackage)
     "mi",
+    # discrete latents and their estimators (issue 12)
+    "CategoricalEncoder",
+    "CategoricalDecoder",
+    "ExponentialAnnealing",
+    "Enumerate",
+    "ARM",
+    "DisARM",
+    "LocalDisARM",
+    "ARMS",
+    "GumbelSoftmax",
+    "GumbelRao",
+    "IndeCateR",
+    "REBAR",
+    "RELAX",
+    "enumerate_estimate",
+    "arm_estimate",
+    "disarm_estimate",
+    "local_disarm_estimate",
+    "arms_estimate",
+    "indecater_estimate",
+    "CategoricalDisARM",
+    "categorical_disarm_estimate",
 ]

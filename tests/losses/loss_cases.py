@@ -263,3 +263,224 @@ LOSS_CASES += [
 def _stl(m: Loss, x: Tensor) -> tuple[Tensor, Tensor]:
     z, log_p, _ = m.draw(x, x, reparam=True)
     return log_p, m.inf_net.log_prob_detached(z)
+
+
+# -- discrete-latent estimators (issue 12) --------------------------------------------------------
+# Each draws its own noise from q's logits (vaekit.latents.noise, on torch's global generator);
+# the references replay it with the same calls in the same order, score the latents through the
+# module's models and hand the result to the float64 loop reference of vaekit.testing.references.
+from vaekit import (  # noqa: E402
+    ARM,
+    ARMS,
+    REBAR,
+    RELAX,
+    CategoricalDisARM,  # noqa: E402
+    DisARM,
+    Enumerate,
+    GumbelRao,
+    GumbelSoftmax,
+    IndeCateR,
+    LocalDisARM,
+)
+from vaekit.latents import is_one_hot, uniform_noise  # noqa: E402
+from vaekit.latents.noise import logistic_noise  # noqa: E402
+from vaekit.losses import all_configurations, dirichlet_copula_uniforms  # noqa: E402
+from vaekit.testing import (  # noqa: E402
+    arm_reference,
+    arms_reference,
+    categorical_disarm_reference,
+    disarm_reference,
+    enumerate_reference,
+    indecater_reference,
+    local_disarm_reference,
+    rebar_reference,
+)
+
+
+def enumerated_elbo(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """sum_z q(z) (log p - log q) over all configurations, ``[B]``."""
+    return (log_q.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def paired_iwae(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """(IWAE_n(first half) + IWAE_n(second half)) / 2, ``[B]`` (local DisARM's antithetic halves)."""
+    n = log_p.shape[-1] // 2
+    log_w = log_p - log_q
+    return 0.5 * (logmeanexp(log_w[:, :n], dim=-1) + logmeanexp(log_w[:, n:], dim=-1))
+
+
+def _relax_control(q: InfNet) -> nn.Module:
+    """r_psi for RELAX on the latent width of q (its last Linear layer's output), typed like q."""
+    last = [m for m in q.modules() if isinstance(m, nn.Linear)][-1]
+    return nn.Sequential(nn.Linear(last.out_features, 4), nn.Tanh(), nn.Linear(4, 1)).to(last.weight.dtype)
+
+
+def _scored(m: Loss, x: Tensor, z: Tensor, *, detach_q: bool) -> Tensor:
+    """f = log p(x, z) - log q(z|x), ``[B, K]``, under the last ``m.inf_net(x)``."""
+    log_q = m.inf_net.log_prob_detached(z) if detach_q else m.inf_net.log_prob(z)
+    return m.gen_model(x, z).log_prob(x, z) - log_q
+
+
+def _antithetic(m: Loss, x: Tensor, reference) -> Tensor:
+    """ARM / DisARM: u ~ U(0, 1), the pair b = 1[u < sigma(a)], b~ = 1[u > sigma(-a)]."""
+    logits = m.inf_net(x).params_["logits"]
+    u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)
+    a = logits.detach()
+    z = torch.stack([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(a.dtype)
+    f = _scored(m, x, z, detach_q=True)
+    return reference(logits, u, f[:, 0], f[:, 1])
+
+
+def _local_disarm(m: Loss, x: Tensor) -> Tensor:
+    logits = m.inf_net(x).params_["logits"]
+    n, a = m.n_pairs, logits.detach().unsqueeze(1)
+    u = uniform_noise((logits.shape[0], n, *logits.shape[1:]), dtype=a.dtype, device=a.device)
+    z = torch.cat([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(a.dtype)
+    log_w = _scored(m, x, z, detach_q=False)  # IWAE's log-weights keep q's pathwise-free score term
+    return local_disarm_reference(logits, u, log_w[:, :n], log_w[:, n:])
+
+
+def _arms(m: Loss, x: Tensor) -> Tensor:
+    logits = m.inf_net(x).params_["logits"]
+    u = dirichlet_copula_uniforms(tuple(logits.shape), m.n_samples, dtype=logits.dtype, device=logits.device)
+    z = (u < torch.sigmoid(logits.detach()).unsqueeze(1)).to(logits.dtype)
+    return arms_reference(logits, z, _scored(m, x, z, detach_q=True))
+
+
+def _categorical_disarm(m: Loss, x: Tensor) -> Tensor:
+    inf = m.inf_net(x)
+    assert not is_one_hot(inf)  # make_models builds Bernoulli latents (the one-hot case: test_discrete_references)
+    logits = inf.params_["logits"]
+    return _antithetic_with(m, x, logits, lambda a, u, f, fa: categorical_disarm_reference(a, u, f, fa, one_hot=False))
+
+
+def _antithetic_with(m: Loss, x: Tensor, logits: Tensor, reference) -> Tensor:
+    u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)
+    a = logits.detach()
+    z = torch.stack([u < torch.sigmoid(a), u > torch.sigmoid(-a)], dim=1).to(a.dtype)
+    f = _scored(m, x, z, detach_q=True)
+    return reference(logits, u, f[:, 0], f[:, 1])
+
+
+def _enumerate(m: Loss, x: Tensor) -> Tensor:
+    logits = m.inf_net(x).params_["logits"]
+    z = all_configurations(tuple(logits.shape[1:]), False, dtype=logits.dtype, device=logits.device)
+    z = z.unsqueeze(0).expand(x.shape[0], *z.shape)  # [B, 2^H, H]
+    return enumerate_reference(m.gen_model(x, z).log_prob(x, z), m.inf_net.log_prob(z))
+
+
+def _gumbel_softmax(m: Loss, x: Tensor) -> Tensor:
+    """Binary latents: z = sigma((a + L) / tau) (or its straight-through hard value), pathwise ELBO."""
+    tau = m.current_temperature()
+    logits = m.inf_net(x).params_["logits"].unsqueeze(1)  # [B, 1, H]
+    noise = logistic_noise((logits.shape[0], m.n_samples, *logits.shape[2:]), dtype=logits.dtype)
+    soft = torch.sigmoid((logits + noise) / tau)
+    z = (soft > 0.5).to(soft.dtype) + soft - soft.detach() if m.straight_through else soft
+    return elbo_reference(m.gen_model(x, z).log_prob(x, z), m.inf_net.log_prob(z), score_function=False)
+
+
+def _gumbel_rao(m: Loss, x: Tensor) -> Tensor:
+    """Binary latents: hard b = 1[a + L > 0]; R conditional draws z~_r | b; the latent is
+    b + mean_r sigma(z~_r / tau) - (its detached value) (the straight-through Rao-Blackwellised form)."""
+    logits = m.inf_net(x).params_["logits"].unsqueeze(1)  # [B, 1, H]
+    a = logits.detach()
+    shape = (logits.shape[0], m.n_samples, *logits.shape[2:])
+    hard = (a + logistic_noise(shape, dtype=a.dtype) > 0).to(a.dtype)  # [B, K, H]
+    v = uniform_noise((shape[0], shape[1], m.n_conditional, *shape[2:]), dtype=a.dtype)  # conditional_logistic's
+    p = torch.sigmoid(a).unsqueeze(2)  # [B, 1, 1, H]
+    big_u = torch.where(hard.unsqueeze(2) > 0.5, 1 - p * v, (1 - p) * v)  # U | b, per the paper's appendix
+    noise = torch.log(big_u) - torch.log1p(-big_u)  # [B, K, R, H]: logistic noise given b
+    soft = torch.sigmoid((logits.unsqueeze(2) + noise) / m.temperature).mean(dim=2)  # [B, K, H]
+    z = hard + soft - soft.detach()
+    return elbo_reference(m.gen_model(x, z).log_prob(x, z), m.inf_net.log_prob(z), score_function=False)
+
+
+def _indecater(m: Loss, x: Tensor) -> Tensor:
+    """Binary latents: N samples, each coordinate d set to 0 and 1 in turn, scored one by one."""
+    inf = m.inf_net(x)
+    logits = inf.params_["logits"]  # [B, H]
+    z = inf.sample(m.n_samples).detach()  # [B, N, H]
+    bsz, n, h = z.shape
+    f_base = _scored(m, x, z, detach_q=True)  # [B, N]
+    configs = []
+    for k in range(n):
+        for d in range(h):
+            for c in range(2):
+                zc = z[:, k].clone()
+                zc[:, d] = c
+                configs.append(zc)
+    f = _scored(m, x, torch.stack(configs, dim=1), detach_q=True).reshape(bsz, n, h, 2)
+    p1 = torch.sigmoid(logits).unsqueeze(-1)
+    return indecater_reference(torch.cat([1 - p1, p1], dim=-1), f, f_base)
+
+
+def _rebar(m: Loss, x: Tensor) -> Tensor:
+    """REBAR (control eta * f at the relaxed latents) and RELAX (plus the network r_psi)."""
+    logits = m.inf_net(x).params_["logits"]  # [B, H]
+    u = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)
+    a = logits.detach()
+    b = (a + torch.log(u) - torch.log1p(-u) > 0).to(a.dtype)
+    f = _scored(m, x, b.unsqueeze(1), detach_q=True).sum(dim=1)  # [B]
+    v = uniform_noise(logits.shape, dtype=logits.dtype, device=logits.device)  # the conditional draw's noise
+
+    def control(relaxed: Tensor, _: Tensor) -> Tensor:
+        c = m.eta * _scored(m, x, relaxed, detach_q=True)  # [B, 2]
+        if isinstance(m, RELAX):
+            c = c + m.control(relaxed.flatten(2)).squeeze(-1)
+        return c
+
+    return rebar_reference(logits, b, f, control, v, u, m.parameters_of_control(), m.log_temperature.exp())
+
+
+LOSS_CASES += [
+    LossCase("Enumerate", lambda q, p: Enumerate(q, p), bound=enumerated_elbo, reference=_enumerate),
+    LossCase("ARM", lambda q, p: ARM(q, p), bound=elbo_bound, reference=lambda m, x: _antithetic(m, x, arm_reference)),
+    LossCase(
+        "DisARM",
+        lambda q, p: DisARM(q, p),
+        bound=elbo_bound,
+        reference=lambda m, x: _antithetic(m, x, disarm_reference),
+    ),
+    LossCase("LocalDisARM", lambda q, p: LocalDisARM(q, p, n_pairs=2), bound=paired_iwae, reference=_local_disarm),
+    LossCase("ARMS", lambda q, p: ARMS(q, p, n_samples=3), bound=elbo_bound, reference=_arms),
+    LossCase(
+        "GumbelSoftmax",
+        lambda q, p: GumbelSoftmax(q, p, n_samples=2, temperature=0.5),
+        bound=elbo_bound,
+        reference=_gumbel_softmax,
+    ),
+    LossCase(
+        "GumbelSoftmax-ST",
+        lambda q, p: GumbelSoftmax(q, p, straight_through=True),
+        bound=elbo_bound,
+        reference=_gumbel_softmax,
+    ),
+    LossCase(
+        "GumbelRao",
+        lambda q, p: GumbelRao(q, p, n_samples=2, n_conditional=3),
+        bound=elbo_bound,
+        reference=_gumbel_rao,
+    ),
+    LossCase("IndeCateR", lambda q, p: IndeCateR(q, p, n_samples=2), bound=elbo_bound, reference=_indecater),
+    LossCase("REBAR", lambda q, p: REBAR(q, p), bound=elbo_bound, reference=_rebar),
+    LossCase("RELAX", lambda q, p: RELAX(q, p, control=_relax_control(q)), bound=elbo_bound, reference=_rebar),
+    LossCase(
+        "CategoricalDisARM", lambda q, p: CategoricalDisARM(q, p), bound=elbo_bound, reference=_categorical_disarm
+    ),
+]
+
+# Losses that draw their own noise from q's logits (or enumerate) and never call InfNet.sample/rsample:
+# the sampler-shape error test does not apply to them.
+DRAWS_OWN_NOISE = {
+    "Enumerate",
+    "ARM",
+    "DisARM",
+    "LocalDisARM",
+    "ARMS",
+    "GumbelSoftmax",
+    "GumbelSoftmax-ST",
+    "GumbelRao",
+    "REBAR",
+    "RELAX",
+    "CategoricalDisARM",
+}

@@ -100,6 +100,7 @@ class Loss(nn.Module):
         self._detached_verified = False
         self.log_p_: Tensor | None = None
         self.log_q_: Tensor | None = None
+        self._more: tuple[Tensor, Tensor] | None = None  # further log p / log q the check covers (keep_log_weights)
         self.sleep_log_q_: Tensor | None = None
 
     # -- the public call ---------------------------------------------------------------------
@@ -107,7 +108,7 @@ class Loss(nn.Module):
         """Minus the batch mean of ``estimate(x, target)``, recorded; see the class docstring."""
         self._validate(x, target)
         tgt = x if target is None else target
-        self.log_p_ = self.log_q_ = self._sleep = None
+        self.log_p_ = self.log_q_ = self._sleep = self._more = None
         try:
             bound = self.estimate(x, tgt)  # [B]
         except RuntimeError as err:  # a mistake in the inputs surfaces deep inside torch: name it
@@ -187,6 +188,22 @@ class Loss(nn.Module):
         _check_shape(log_p, (b, k), self.gen_model, "log_prob")
         self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
         return z, log_p, log_q
+
+    def keep_log_weights(
+        self, log_p: Tensor, log_q: Tensor, *, more_log_p: Tensor | None = None, more_log_q: Tensor | None = None
+    ) -> None:
+        """Store ``log_p`` / ``log_q`` (``[B, K]``) of latents drawn without :meth:`draw` (an estimator
+        that draws its own noise from q's logits) in ``log_p_`` / ``log_q_``: the finiteness check covers them.
+
+        ``more_log_p`` / ``more_log_q`` (any shape, given together): further log-probabilities the
+        estimator scored (e.g. IndeCateR's configurations around each sample), covered by the
+        check as wake-phase log p / log q but not stored.
+        """
+        self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
+        if (more_log_p is None) != (more_log_q is None):
+            raise ValueError(f"{type(self).__name__}: give more_log_p and more_log_q together, or neither")
+        if more_log_p is not None and more_log_q is not None:
+            self._more = (_stored(more_log_p), _stored(more_log_q))
 
     def sleep_log_q(self, n: int) -> Tensor:
         """Sleep phase: draw ``n`` pairs ``(x, z) ~ p(x, z)`` and score them under q: ``log q(z|x)``, ``[n]``.
@@ -282,8 +299,13 @@ class Loss(nn.Module):
         """
         if not self.check_finite or self.log_p_ is None or self.log_q_ is None:
             return loss.reshape(1), ()
-        parts, kinds = [loss, self.log_p_.sum().clamp_min(-1.0), self.log_q_.sum()], [_LOG_P, _LOG_Q]
+        log_p_sum, log_q_sum = self.log_p_.sum().clamp_min(-1.0), self.log_q_.sum()
         # clamp_min: log p = -inf (an impossible latent) is allowed; NaN passes clamp unchanged.
+        if self._more is not None:
+            log_p_sum = log_p_sum + self._more[0].sum().clamp_min(-1.0)
+            log_q_sum = log_q_sum + self._more[1].sum()
+            self._more = None
+        parts, kinds = [loss, log_p_sum, log_q_sum], [_LOG_P, _LOG_Q]
         if self._sleep is not None:
             parts.append(self._sleep.sum())
             kinds.append(_SLEEP)

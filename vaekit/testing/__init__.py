@@ -42,12 +42,20 @@ from vaekit.testing.oracle import (
     gauss_hermite,
 )
 from vaekit.testing.references import (
+    arm_reference,
+    arms_reference,
     assert_loss_matches_reference,
     assert_matches_reference,
+    categorical_disarm_reference,
+    disarm_reference,
     dreg_reference,
     elbo_reference,
+    enumerate_reference,
+    indecater_reference,
     iwae_reference,
+    local_disarm_reference,
     loo_baseline_reference,
+    rebar_reference,
     reinforce_reference,
     rws_dreg_reference,
     rws_reference,
@@ -63,7 +71,7 @@ from vaekit.testing.stats import (
     flat,
     gradient_samples,
 )
-from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
+from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_categorical, tiny_sbn
 
 __all__ = [
     "tiny_sbn",
@@ -100,4 +108,14 @@ __all__ = [
     "exact_posterior_fit",
     "exact_rws_wake_phi",
     "exact_rws_wake_phi_gaussian",
+    # discrete-latent estimators (issue 12)
+    "tiny_categorical",
+    "arm_reference",
+    "disarm_reference",
+    "local_disarm_reference",
+    "arms_reference",
+    "categorical_disarm_reference",
+    "enumerate_reference",
+    "indecater_reference",
+    "rebar_reference",
 ]

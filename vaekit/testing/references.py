@@ -32,6 +32,14 @@ __all__ = [
     "dreg_reference",
     "assert_matches_reference",
     "assert_loss_matches_reference",
+    "arm_reference",
+    "disarm_reference",
+    "local_disarm_reference",
+    "arms_reference",
+    "categorical_disarm_reference",
+    "enumerate_reference",
+    "indecater_reference",
+    "rebar_reference",
 ]
 
 
@@ -412,3 +420,294 @@ def _prefixed(prefix: str) -> Callable[[str], str]:
         return f"{prefix}: {m}"
 
     return message
+
+
+# -- discrete-latent estimators (issue 12) ------------------------------------------------------
+# Each takes the logits a [B, *z_shape] (differentiable, into q), the noise the module drew and the
+# scores f; it returns [B] float64 whose value is the bound and whose gradient in a is the
+# estimator's per-coordinate formula, written with Python loops over rows, samples and coordinates.
+
+
+def _sig(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+
+
+def _with_logit_gradient(value: Tensor, logits: Tensor, row: int, grads: Sequence[float]) -> Tensor:
+    """``value`` (0-d) whose gradient adds ``grads[i]`` to coordinate i of ``logits[row]`` (flattened)."""
+    flat = logits[row].reshape(-1).to(torch.float64)
+    path = _total([flat[i] * g for i, g in enumerate(grads)])
+    return with_grad(value, value + path - path.detach())
+
+
+def arm_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor) -> Tensor:
+    """Loop reference of ARM (Yin & Zhou 2019) with the antithetic pair b = 1[u < sigma(a)], b~ = 1[u > sigma(-a)].
+
+    Value:     (f(b) + f(b~)) / 2.
+    Gradient:  in f and f~: 1/2 each; in a_i: (f(b~) - f(b)) (u_i - 1/2).
+
+    Shapes:
+        logits, u: ``[B, *z_shape]``; f, f_anti: ``[B]``; returns ``[B]`` float64.
+
+    Example:
+        >>> arm_reference(torch.zeros(1, 2), torch.full((1, 2), 0.25), torch.ones(1), torch.zeros(1)).tolist()
+        [0.5]
+    """
+    out = []
+    for r in range(logits.shape[0]):
+        value = 0.5 * (f[r].to(torch.float64) + f_anti[r].to(torch.float64))
+        d = float(f_anti[r].detach()) - float(f[r].detach())
+        out.append(_with_logit_gradient(value, logits, r, [d * (float(ui) - 0.5) for ui in u[r].reshape(-1)]))
+    return torch.stack(out)
+
+
+def disarm_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor) -> Tensor:
+    """Loop reference of DisARM (Dong, Mnih & Tucker 2020, eq. 6), the same antithetic pair as ARM.
+
+    Value:     (f(b) + f(b~)) / 2.
+    Gradient:  in a_i: (f(b) - f(b~)) / 2 * (-1)^{b~_i} sigma(|a_i|) 1[b_i != b~_i].
+
+    Shapes:
+        logits, u: ``[B, *z_shape]``; f, f_anti: ``[B]``; returns ``[B]`` float64.
+
+    Example:
+        >>> disarm_reference(torch.zeros(1, 2), torch.full((1, 2), 0.25), torch.ones(1), torch.zeros(1)).tolist()
+        [0.5]
+    """
+    out = []
+    for r in range(logits.shape[0]):
+        value = 0.5 * (f[r].to(torch.float64) + f_anti[r].to(torch.float64))
+        d = float(f[r].detach()) - float(f_anti[r].detach())
+        grads = []
+        for ai, ui in zip(logits[r].reshape(-1).tolist(), u[r].reshape(-1).tolist()):
+            b, bt = ui < _sig(ai), ui > _sig(-ai)
+            grads.append(0.5 * d * (-1) ** bt * _sig(abs(ai)) if b != bt else 0.0)
+        out.append(_with_logit_gradient(value, logits, r, grads))
+    return torch.stack(out)
+
+
+def local_disarm_reference(logits: Tensor, u: Tensor, log_w: Tensor, log_w_anti: Tensor) -> Tensor:
+    """Loop reference of local DisARM for IWAE (Dong, Mnih & Tucker 2020, section 4): n antithetic pairs.
+
+    Value:     (IWAE_n(w) + IWAE_n(w~)) / 2, gradient through the log-weights by autograd.
+    Gradient:  in a_i: (1/4) sum_k [(L(w) - L(w with w_k := w~_k)) - (L(w~) - L(w~ with w~_k := w_k))]
+               (-1)^{b~_ki} sigma(|a_i|) 1[b_ki != b~_ki], L = log mean exp.
+
+    Shapes:
+        logits: ``[B, *z_shape]``; u: ``[B, n, *z_shape]``; log_w, log_w_anti: ``[B, n]``; returns ``[B]`` float64.
+
+    Example:
+        >>> out = local_disarm_reference(torch.zeros(1, 1), torch.full((1, 1, 1), 0.25),
+        ...                              torch.zeros(1, 1), torch.zeros(1, 1))
+        >>> out.tolist()
+        [0.0]
+    """
+    n = log_w.shape[1]
+
+    def lme(xs: list[float]) -> float:
+        top = max(xs)
+        return top + math.log(sum(math.exp(v - top) for v in xs) / len(xs))
+
+    out = []
+    for r in range(logits.shape[0]):
+        lw = [log_w[r, k].to(torch.float64) for k in range(n)]
+        lwa = [log_w_anti[r, k].to(torch.float64) for k in range(n)]
+        value = 0.5 * (_log_sum_exp(lw) + _log_sum_exp(lwa)) - math.log(n)
+        w, wa = [float(t.detach()) for t in lw], [float(t.detach()) for t in lwa]
+        a_row = logits[r].reshape(-1).tolist()
+        grads = [0.0] * len(a_row)
+        for k in range(n):
+            d = lme(w) - lme(w[:k] + [wa[k]] + w[k + 1 :])
+            dt = lme(wa) - lme(wa[:k] + [w[k]] + wa[k + 1 :])
+            for i, (ai, uki) in enumerate(zip(a_row, u[r, k].reshape(-1).tolist())):
+                b, bt = uki < _sig(ai), uki > _sig(-ai)
+                if b != bt:
+                    grads[i] += 0.25 * (d - dt) * (-1) ** bt * _sig(abs(ai))
+        out.append(_with_logit_gradient(value, logits, r, grads))
+    return torch.stack(out)
+
+
+def arms_reference(logits: Tensor, b: Tensor, f: Tensor) -> Tensor:
+    """Loop reference of ARMS (Dimitriev & Zhou 2021) with M Dirichlet-copula antithetic samples.
+
+    Value:     (1/M) sum_j f(b_j).
+    Gradient:  in a_i: 1/(M (1 - rho_i)) sum_j (f_j - mean_{l != j} f_l)(b_ji - p_i), p = sigma(a),
+               rho_i = (P(u_1 < p, u_2 < p) - p^2) / (p (1 - p)) with P(.) = 2p - 1 + max(0, 1 - 2 alpha)^(M-1),
+               alpha = 1 - (1 - p)^(1/(M-1)) (the copula's pairwise joint, written directly).
+
+    Shapes:
+        logits: ``[B, *z_shape]``; b: ``[B, M, *z_shape]``; f: ``[B, M]``; returns ``[B]`` float64.
+
+    Example:
+        >>> b = torch.tensor([[[1.0], [0.0]]])
+        >>> arms_reference(torch.zeros(1, 1), b, torch.tensor([[1.0, 0.0]])).tolist()
+        [0.5]
+    """
+    m = f.shape[1]
+    out = []
+    for r in range(logits.shape[0]):
+        fr = [float(v) for v in f[r].detach()]
+        value = _total([f[r, j].to(torch.float64) / m for j in range(m)])
+        grads = []
+        for i, ai in enumerate(logits[r].reshape(-1).tolist()):
+            p = _sig(ai)
+            al = 1 - (1 - p) ** (1 / (m - 1))
+            joint = 2 * p - 1 + max(0.0, 1 - 2 * al) ** (m - 1)
+            rho = (joint - p * p) / (p * (1 - p))
+            s = sum((fr[j] - (sum(fr) - fr[j]) / (m - 1)) * (float(b[r, j].reshape(-1)[i]) - p) for j in range(m))
+            grads.append(s / (m * (1 - rho)))
+        out.append(_with_logit_gradient(value, logits, r, grads))
+    return torch.stack(out)
+
+
+def categorical_disarm_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor, *, one_hot: bool) -> Tensor:
+    """Loop reference of categorical DisARM (Dong, Mnih & Tucker 2021): DisARM on the stick-breaking logits.
+
+    Value:     (f(b) + f(b~)) / 2.
+    Gradient:  DisARM's in each stick-breaking logit beta_j = log pi_j - log sum_{l > j} pi_l, carried
+               to the logits a by autograd of beta(a) written per class (one_hot); Bernoulli
+               latents (not one_hot) are DisARM itself.
+
+    Shapes:
+        logits: ``[B, *vars, C]`` (one_hot) or ``[B, *z_shape]``; u: ``[B, *vars, C - 1]`` or
+        ``[B, *z_shape]``; f, f_anti: ``[B]``; returns ``[B]`` float64.
+
+    Example:
+        >>> out = categorical_disarm_reference(torch.zeros(1, 1, 3), torch.full((1, 1, 2), 0.2),
+        ...                                    torch.ones(1), torch.zeros(1), one_hot=True)
+        >>> out.tolist()
+        [0.5]
+    """
+    if not one_hot:
+        return disarm_reference(logits, u, f, f_anti)
+    c = logits.shape[-1]
+    out = []
+    for r in range(logits.shape[0]):
+        value = 0.5 * (f[r].to(torch.float64) + f_anti[r].to(torch.float64))
+        d = float(f[r].detach()) - float(f_anti[r].detach())
+        rows, u_rows = logits[r].reshape(-1, c).to(torch.float64), u[r].reshape(-1, c - 1)
+        path = _ZERO
+        for v in range(rows.shape[0]):
+            log_pi = [rows[v, j] - _log_sum_exp([rows[v, cl] for cl in range(c)]) for j in range(c)]
+            for j in range(c - 1):
+                beta = log_pi[j] - _log_sum_exp(log_pi[j + 1 :])
+                bj, uj = float(beta.detach()), float(u_rows[v, j])
+                b, bt = uj < _sig(bj), uj > _sig(-bj)
+                if b != bt:
+                    path = path + beta * (0.5 * d * (-1) ** bt * _sig(abs(bj)))
+        out.append(with_grad(value, value + path - path.detach()))
+    return torch.stack(out)
+
+
+def enumerate_reference(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """Loop reference of the exact ELBO over all M configurations: sum_m q_m (log p_m - log q_m).
+
+    Shapes:
+        log_p, log_q: ``[B, M]`` (every configuration); returns ``[B]`` float64.
+
+    Example:
+        >>> half = torch.full((1, 2), math.log(0.5))
+        >>> round(enumerate_reference(torch.zeros(1, 2), half).item(), 4)  # log 2
+        0.6931
+    """
+    log_p, log_q = _check(log_p, log_q)
+    return torch.stack(
+        [
+            _total([torch.exp(log_q[b, m]) * (log_p[b, m] - log_q[b, m]) for m in range(log_p.shape[1])])
+            for b in range(log_p.shape[0])
+        ]
+    )
+
+
+def indecater_reference(probs: Tensor, f: Tensor, f_base: Tensor) -> Tensor:
+    """Loop reference of IndeCateR (De Smet et al. 2023): every class of every variable, per sample.
+
+    Value:     (1/N) sum_n f(z_n).
+    Gradient:  in probs: (1/N) sum_n sum_{d, c} grad p_d(c) f(z_n with z_nd := c); in the models
+               through f: (1/(N V)) sum_{n, d, c} p_d(c) grad f(z_n with z_nd := c).
+
+    Shapes:
+        probs: ``[B, V, C]``; f: ``[B, N, V, C]``; f_base: ``[B, N]``; returns ``[B]`` float64.
+
+    Example:
+        >>> p = torch.full((1, 1, 2), 0.5)
+        >>> indecater_reference(p, torch.tensor([[[[0.0, 1.0]]]]), torch.tensor([[1.0]])).tolist()
+        [1.0]
+    """
+    bsz, n, v, c = f.shape
+    probs, f, f_base = probs.to(torch.float64), f.to(torch.float64), f_base.to(torch.float64)
+    out = []
+    for b in range(bsz):
+        value = _total([f_base[b, k] / n for k in range(n)])
+        terms = []
+        for k in range(n):
+            for d in range(v):
+                for cl in range(c):
+                    terms.append(probs[b, d, cl].detach() * f[b, k, d, cl] / (n * v))  # model path
+                    terms.append(probs[b, d, cl] * f[b, k, d, cl].detach() / n)  # logit path
+        surrogate = _total(terms)
+        out.append(with_grad(value, surrogate))
+    return torch.stack(out)
+
+
+def rebar_reference(
+    logits: Tensor,
+    b: Tensor,
+    f: Tensor,
+    control: Callable[[Tensor, Tensor], Tensor],
+    v: Tensor,
+    u: Tensor,
+    control_params: Sequence[Tensor],
+    temperature: Tensor,
+) -> Tensor:
+    """Loop reference of REBAR / RELAX (Tucker et al. 2017; Grathwohl et al. 2018, eq. 7) for one sample.
+
+    With z = a + log u - log(1 - u) (so b = 1[z > 0]) and z~ = a + log U - log(1 - U) the conditional
+    draw (U = 1 - p v if b = 1, (1 - p) v if b = 0, p = sigma(a)), each written per coordinate:
+
+    Value:     f(b).
+    Gradient:  in a_i: g_i = (f - c(sigma(z~/lambda))) (b_i - p_i) + d/da_i [c(sigma(z/lambda)) - c(sigma(z~/lambda))];
+               in the generative model: grad f; in ``control_params``: grad of (1/B) sum_b |g_b|^2
+               (the control is trained in the same backward pass).
+
+    ``control(relaxed [B, 2, *z_shape], rows) -> [B, 2]`` scores the relaxed pair.
+
+    Shapes:
+        logits, b, v, u: ``[B, *z_shape]``; f: ``[B]``; returns ``[B]`` float64.
+    """
+    bsz = logits.shape[0]
+    a = logits.detach().to(torch.float64).requires_grad_()
+    shape = a.shape
+    flat_a, flat_b, flat_u, flat_v = a.reshape(bsz, -1), b.reshape(bsz, -1), u.reshape(bsz, -1), v.reshape(bsz, -1)
+    zs, zts = [], []
+    for r in range(bsz):
+        for i in range(flat_a.shape[1]):
+            ai, ui, vi = flat_a[r, i], float(flat_u[r, i].detach()), float(flat_v[r, i].detach())
+            zs.append(ai + math.log(ui) - math.log1p(-ui))
+            p = torch.sigmoid(ai)
+            big_u = 1 - p * vi if float(flat_b[r, i].detach()) > 0.5 else (1 - p) * vi
+            zts.append(ai + torch.log(big_u) - torch.log(1 - big_u))
+    z, zt = torch.stack(zs).reshape(shape), torch.stack(zts).reshape(shape)
+    relaxed = torch.sigmoid(torch.stack([z, zt], dim=1) / temperature)  # [B, 2, *z_shape]
+    c = control(relaxed.to(logits.dtype), a)  # [B, 2]
+    (path,) = torch.autograd.grad((c[:, 0] - c[:, 1]).sum(), a, create_graph=True)
+    g_rows = []
+    for r in range(bsz):
+        signal = float(f[r].detach()) - c[r, 1]
+        g_rows.append(
+            torch.stack(
+                [
+                    signal * (float(flat_b[r, i].detach()) - _sig(float(flat_a[r, i].detach())))
+                    + path.reshape(bsz, -1)[r, i]
+                    for i in range(flat_a.shape[1])
+                ]
+            )
+        )
+    sq = _total([(g * g).sum() for g in g_rows]) / bsz
+    params = [w for w in control_params if w.requires_grad]
+    grads = torch.autograd.grad(sq, params, allow_unused=True)
+    fit = _total([(gr.detach().to(torch.float64) * w).sum() for gr, w in zip(grads, params) if gr is not None])
+    out = []
+    for r in range(bsz):
+        value = f[r].to(torch.float64)
+        out.append(_with_logit_gradient(value, logits, r, g_rows[r].detach().tolist()) - (fit - fit.detach()))
+    return torch.stack(out)

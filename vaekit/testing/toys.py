@@ -188,3 +188,32 @@ class TinyModel:
                                    seed=self.seed, dtype=dtype, scale=self.scale)
         raise ValueError(f"TinyModel.kind must be 'sbn', 'gaussian' or 'gaussian_score'; got {self.kind!r}")
 
+
+
+def tiny_categorical(data_dim: int = 3, n_vars: int = 2, n_classes: int = 3, *, batch: int = 2, seed: int = 0,
+                     dtype: torch.dtype = torch.float64, scale: float = 1.0) -> tuple[InfNet, GenModel, Tensor]:
+    """An enumerable categorical VAE (one-hot latents) with a linear encoder and decoder, and binary data.
+
+    q(z|x) = prod_d Categorical(z_d; softmax(A x + c)_d)              (CategoricalEncoder)
+    p(z)   = prod_d Categorical(z_d; softmax(b0_d)) (learned prior),
+    p(x|z) = prod_j Bernoulli(x_j; sigmoid(W flat(z) + b)_j)          (CategoricalDecoder)
+    Every parameter is ``scale * N(0, 1)`` from ``Generator(seed)``; ``x`` is a fair-coin draw. The
+    ``n_classes ** n_vars`` configurations are enumerable (``vaekit.losses.Enumerate``).
+
+    Shapes:
+        x: ``[batch, data_dim]``; latents ``[B, K, n_vars, n_classes]``.
+
+    Example:
+        >>> q, p, x = tiny_categorical(batch=4)
+        >>> tuple(x.shape), tuple(q(x).sample(5).shape)
+        ((4, 3), (4, 5, 2, 3))
+    """
+    from vaekit.latents.categorical import CategoricalDecoder, CategoricalEncoder
+
+    _check_sizes(data_dim=data_dim, n_vars=n_vars, n_classes=n_classes, batch=batch)
+    gen = torch.Generator().manual_seed(seed)
+    inf_net = CategoricalEncoder(data_dim, n_vars, n_classes).to(dtype)
+    gen_model = CategoricalDecoder(n_vars, n_classes, data_dim, learn_prior=True).to(dtype)
+    _randomize([inf_net, gen_model], gen, scale)
+    x = torch.bernoulli(torch.full((batch, data_dim), 0.5, dtype=dtype), generator=gen)  # [B, D]
+    return inf_net, gen_model, x
