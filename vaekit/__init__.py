@@ -32,6 +32,15 @@ from vaekit.baselines import (
 )
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.losses import VR, TVO, VRScore, log_uniform_partition, tvo_estimate, vr_estimate, vr_score_estimate
+from vaekit.latents import (
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    check_layers,
+    split_layers,
+)
 
 __version__ = "0.1.0"
 
@@ -100,4 +109,20 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+]
+__all__ += [
+    # Rényi and thermodynamic objectives; multi-layer latent models
+    "VR",
+    "VRScore",
+    "TVO",
+    "vr_estimate",
+    "vr_score_estimate",
+    "tvo_estimate",
+    "log_uniform_partition",
+    "LayeredBernoulliEncoder",
+    "LayeredSigmoidBeliefNet",
+    "LayeredGaussianEncoder",
+    "LayeredGaussianDecoder",
+    "split_layers",
+    "check_layers",
 ]

@@ -9,7 +9,17 @@ from vaekit.latents.iob import IOBLayer, OrderedInfNet, intrinsic_dimension, ord
 from vaekit.latents.nvib import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
 from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
 from vaekit.latents.vib import VIBDecoder, VIBEncoder
+from vaekit.latents.layered import (
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    check_layers,
+    split_layers,
+)
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "BernoulliDecoder",
            "VIBEncoder", "VIBDecoder", "IOBLayer", "OrderedInfNet", "ordered_loss", "intrinsic_dimension",
            "NVIB", "NVIBLatent", "NVIBInfNet", "DenoisingAttention", "kl_gaussian", "kl_dirichlet", "nvib_log_prob"]
+__all__ += ["LayeredBernoulliEncoder", "LayeredSigmoidBeliefNet", "LayeredGaussianEncoder", "LayeredGaussianDecoder",
+            "split_layers", "check_layers"]
