@@ -57,6 +57,15 @@ from vaekit.testing.stats import (
     gradient_samples,
 )
 from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
+from vaekit.testing.references import tvo_reference, vr_reference
+from vaekit.testing.oracle import (
+    exact_renyi_bound,
+    exact_tvo,
+    exact_tvo_estimator_mean,
+    exact_vr,
+    exact_vr_gaussian,
+)
+from vaekit.testing.toys import tiny_layered_sbn
 
 __all__ = [
     "tiny_sbn",
@@ -93,4 +102,13 @@ __all__ = [
     "exact_posterior_fit",
     "exact_rws_wake_phi",
     "exact_rws_wake_phi_gaussian",
+    # VR, TVO and multi-layer models (issue 13)
+    "vr_reference",
+    "tvo_reference",
+    "exact_vr",
+    "exact_vr_gaussian",
+    "exact_renyi_bound",
+    "exact_tvo",
+    "exact_tvo_estimator_mean",
+    "tiny_layered_sbn",
 ]

@@ -197,3 +197,84 @@ def assert_loss_matches_reference(loss_fn, x: Tensor, reference: Callable[[Tenso
         b = torch.zeros_like(a) if b is None and a is not None else b
         if a is not None:
             torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m, name=name: f"gradient of {name} differs: {m}")
+
+
+# -- Rényi (VR) and thermodynamic (TVO) objectives ------------------------------------------------
+__all__ += ["vr_reference", "tvo_reference"]
+
+
+def vr_reference(log_p: Tensor, log_q: Tensor, *, alpha: float, score_function: bool) -> Tensor:
+    """Loop reference of the VR_alpha estimate (Li & Turner 2016), pathwise or score function.
+
+    Value:     L = (1/t) log (1/K) sum_k w_k^t,  t = 1 - alpha;  at t = 0 the limit (1/K) sum_k log w_k.
+    Gradient:  pathwise: autograd of L (sum_k w_k^t / sum_j w_j^t grad log w_k);
+               score function: adds sum_j (L - L_{-j}) grad log q_j, L_{-j} being L with w_j replaced by
+               the geometric mean of the other K-1 weights (built naively, O(K^2)).
+
+    Shapes:
+        log_p, log_q: ``[B, K]`` (K >= 2 for the score function); returns ``[B]`` float64.
+
+    Example:
+        >>> lp, lq = torch.zeros(1, 2), torch.tensor([[0.0, -1.0]])
+        >>> round(vr_reference(lp, lq, alpha=0.0, score_function=False).item(), 6)
+        0.620115
+    """
+    log_p, log_q = _check(log_p, log_q, min_k=2 if score_function else 1)
+    t = 1.0 - float(alpha)
+    b_size, k_size = log_p.shape
+
+    def power_mean(log_ws: list[Tensor]) -> Tensor:
+        if t == 0:
+            return sum(log_ws) / len(log_ws)
+        return (_log_sum_exp([t * lw for lw in log_ws]) - math.log(len(log_ws))) / t
+
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
+        bound = power_mean(log_ws)
+        if not score_function:
+            out.append(bound)
+            continue
+        surrogate = bound
+        for j in range(k_size):
+            others = [log_ws[k].detach() for k in range(k_size) if k != j]
+            geometric = sum(others) / (k_size - 1)
+            surrogate = surrogate + (bound.detach() - power_mean(others + [geometric])) * log_q[b, j]
+        out.append(with_grad(bound, surrogate))
+    return torch.stack(out)
+
+
+def tvo_reference(log_p: Tensor, log_q: Tensor, partition: Sequence[float]) -> Tensor:
+    """Loop reference of the TVO estimate (Masrani, Le & Wood 2019) and its covariance gradient.
+
+    Value:     sum_n (beta_{n+1} - beta_n) sum_k pi_nk log w_k,  pi_nk = w_k^beta_n / sum_j w_j^beta_n.
+    Gradient:  sum_n (beta_{n+1} - beta_n) sum_k pi_nk [ grad log w_k + (log w_k - fbar_n)(grad log q_k
+               + beta_n grad log w_k) ],  fbar_n = sum_k pi_nk log w_k, weights and fbar held constant.
+
+    Shapes:
+        log_p, log_q: ``[B, K]``; partition: N + 1 floats from 0 to 1; returns ``[B]`` float64.
+
+    Example:
+        >>> tvo_reference(torch.zeros(1, 2), torch.ones(1, 2), [0.0, 1.0]).tolist()
+        [-1.0]
+    """
+    log_p, log_q = _check(log_p, log_q)
+    betas = [float(v) for v in partition]
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
+        value, surrogate = 0.0, 0.0
+        for n in range(len(betas) - 1):
+            beta, width = betas[n], betas[n + 1] - betas[n]
+            tempered = [beta * float(lw.detach()) for lw in log_ws]
+            top = max(tempered)
+            norm = sum(math.exp(v - top) for v in tempered)
+            pis = [math.exp(v - top) / norm for v in tempered]
+            fbar = sum(pi * float(lw.detach()) for pi, lw in zip(pis, log_ws))
+            value = value + width * fbar
+            for k in range(k_size):
+                centred = float(log_ws[k].detach()) - fbar
+                surrogate = surrogate + width * pis[k] * (log_ws[k] + centred * (log_q[b, k] + beta * log_ws[k]))
+        out.append(with_grad(torch.as_tensor(value, dtype=torch.float64), surrogate))
+    return torch.stack(out)
