@@ -89,3 +89,41 @@ LOSS_CASES += [
     LossCase("STL-iwae", lambda q, p: STL(q, p, n_samples=3, objective="iwae"), needs_rsample=True, bound=iwae_bound),
     LossCase("DReG", lambda q, p: DReG(q, p, n_samples=3), needs_rsample=True, bound=iwae_bound),
 ]
+
+
+# -- Rényi (VR) and thermodynamic (TVO) objectives (issue 13) -------------------------------------
+import torch  # noqa: E402
+
+from vaekit import TVO, VR, VRScore  # noqa: E402
+
+
+def vr_bound(alpha: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """(1/(1-alpha)) log (1/K) sum_k w_k^(1-alpha), ``[B]`` (alpha != 1)."""
+    t = 1.0 - alpha
+    return lambda log_p, log_q: logmeanexp(t * (log_p - log_q), dim=-1) / t
+
+
+def tvo_bound(partition: list[float]) -> Callable[[Tensor, Tensor], Tensor]:
+    """sum_n (b_{n+1} - b_n) sum_k softmax(b_n log w)_k log w_k, ``[B]``."""
+
+    def bound(log_p: Tensor, log_q: Tensor) -> Tensor:
+        log_w = log_p - log_q
+        return sum((hi - lo) * (log_w.mul(lo).softmax(dim=-1) * log_w).sum(dim=-1)
+                   for lo, hi in zip(partition[:-1], partition[1:]))
+
+    return bound
+
+
+_TVO_GRID = [0.0, 0.1, 0.4, 1.0]
+
+LOSS_CASES += [
+    LossCase("VR-0.5", lambda q, p: VR(q, p, alpha=0.5, n_samples=3), needs_rsample=True, bound=vr_bound(0.5)),
+    LossCase("VR-neg", lambda q, p: VR(q, p, alpha=-1.0, n_samples=3), needs_rsample=True, bound=vr_bound(-1.0)),
+    LossCase("VRScore-0.5", lambda q, p: VRScore(q, p, alpha=0.5, n_samples=3), bound=vr_bound(0.5)),
+    LossCase("VRScore-1", lambda q, p: VRScore(q, p, alpha=1.0, n_samples=3), bound=elbo_bound),
+    LossCase(
+        "TVO",
+        lambda q, p: TVO(q, p, n_samples=3, partition=torch.tensor(_TVO_GRID, dtype=torch.float64)),
+        bound=tvo_bound(_TVO_GRID),
+    ),
+]

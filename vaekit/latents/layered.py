@@ -98,10 +98,15 @@ def check_layers(inf_net: InfNet, gen_model: GenModel) -> None:
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
-    """Whether ``a`` is ``b`` or a detached alias of it (same storage, layout and version)."""
+    """Whether ``b`` is ``a``, or an alias of it (same storage, layout and version) with neither carrying a graph.
+
+    The cached parameters of the upper layers were computed from the draw itself, with exactly the
+    draw's gradient path: reusable for the same tensor, and for an alias only when neither has a
+    path (a ``sample`` draw that a loss detached). Otherwise they are recomputed.
+    """
     if a is b:
         return True
-    if torch.compiler.is_compiling():
+    if a.requires_grad or b.requires_grad or torch.compiler.is_compiling():
         return False
     return (
         a.shape == b.shape
