@@ -109,11 +109,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=["sbn", "gauss"], required=True)
     ap.add_argument("--data", default=os.environ.get("VAEKIT_MNIST", str(DEFAULT_DATA)))
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ks", type=int, nargs="+", default=None)
-    ap.add_argument("--eval-n", type=int, default=1000)
+    ap.add_argument("--eval-n", type=int, default=500)
     ap.add_argument("--eval-k", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
@@ -122,7 +122,28 @@ def main() -> None:
     x_train, x_test = load(args.data, "train"), load(args.data, "test")
     subset = np.sort(np.random.RandomState(12345).permutation(x_test.shape[0])[: args.eval_n])
     x_eval = x_test[torch.from_numpy(subset)]
-    rows = []
+    rows: list[dict] = []
+
+    def save() -> None:  # after every run, so a partial table survives an interrupted benchmark
+        out = {
+            "part": args.part,
+            "setup": {
+                "steps": args.steps,
+                "batch": args.batch,
+                "lr": args.lr,
+                "optimizer": "Adam",
+                "eval": f"IWAE bound, K={args.eval_k}, on {args.eval_n} test images "
+                f"(np.random.RandomState(12345).permutation(10000)[:{args.eval_n}])",
+                "threads": 1,
+                "torch": torch.__version__,
+                "vaekit": vaekit.__version__,
+                "machine": platform.processor() or platform.machine(),
+            },
+            "rows": rows,
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=1))
+
     if args.part == "sbn":
         ks = args.ks or [2, 5, 50]
         sizes = (200, 200, 200)
@@ -135,6 +156,7 @@ def main() -> None:
                 r = train_and_eval(models, make, x_train, x_eval, args, args.seed)
                 rows.append({"estimator": name, "K": k, **r})
                 print(json.dumps(rows[-1]), flush=True)
+                save()
     else:
         ks = args.ks or [5]
 
@@ -146,24 +168,7 @@ def main() -> None:
                 r = train_and_eval(models, make, x_train, x_eval, args, args.seed)
                 rows.append({"estimator": name, "K": k, **r})
                 print(json.dumps(rows[-1]), flush=True)
-    out = {
-        "part": args.part,
-        "setup": {
-            "steps": args.steps,
-            "batch": args.batch,
-            "lr": args.lr,
-            "optimizer": "Adam",
-            "eval": f"IWAE bound, K={args.eval_k}, on {args.eval_n} test images "
-            f"(np.random.RandomState(12345).permutation(10000)[:{args.eval_n}])",
-            "threads": 1,
-            "torch": torch.__version__,
-            "vaekit": vaekit.__version__,
-            "machine": platform.processor() or platform.machine(),
-        },
-        "rows": rows,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+                save()
 
 
 if __name__ == "__main__":
