@@ -225,7 +225,7 @@ def vr_reference(log_p: Tensor, log_q: Tensor, *, alpha: float, score_function: 
 
     def power_mean(log_ws: list[Tensor]) -> Tensor:
         if t == 0:
-            return sum(log_ws) / len(log_ws)
+            return torch.stack(log_ws).mean()
         return (_log_sum_exp([t * lw for lw in log_ws]) - math.log(len(log_ws))) / t
 
     out = []
@@ -238,7 +238,7 @@ def vr_reference(log_p: Tensor, log_q: Tensor, *, alpha: float, score_function: 
         surrogate = bound
         for j in range(k_size):
             others = [log_ws[k].detach() for k in range(k_size) if k != j]
-            geometric = sum(others) / (k_size - 1)
+            geometric = torch.stack(others).sum() / (k_size - 1)
             surrogate = surrogate + (bound.detach() - power_mean(others + [geometric])) * log_q[b, j]
         out.append(with_grad(bound, surrogate))
     return torch.stack(out)
@@ -264,7 +264,7 @@ def tvo_reference(log_p: Tensor, log_q: Tensor, partition: Sequence[float]) -> T
     out = []
     for b in range(b_size):
         log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
-        value, surrogate = 0.0, 0.0
+        value, surrogate = 0.0, log_p.new_zeros(())
         for n in range(len(betas) - 1):
             beta, width = betas[n], betas[n + 1] - betas[n]
             tempered = [beta * float(lw.detach()) for lw in log_ws]
