@@ -33,6 +33,7 @@ from vaekit.baselines import (
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 from vaekit.losses import VR, TVO, VRScore, log_uniform_partition, tvo_estimate, vr_estimate, vr_score_estimate
+from vaekit.losses import NVIL, nvil_estimate
 from vaekit.latents import (
     LayeredBernoulliEncoder,
     LayeredGaussianDecoder,
@@ -119,6 +120,8 @@ __all__ += [
     "vr_score_estimate",
     "tvo_estimate",
     "log_uniform_partition",
+    "NVIL",
+    "nvil_estimate",
     "LayeredBernoulliEncoder",
     "LayeredSigmoidBeliefNet",
     "LayeredGaussianEncoder",

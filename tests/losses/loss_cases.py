@@ -127,3 +127,22 @@ LOSS_CASES += [
         bound=tvo_bound(_TVO_GRID),
     ),
 ]
+
+
+# NVIL with per-layer learning signals and per-layer baselines (one layer on non-layered models)
+from vaekit import NVIL  # noqa: E402
+
+
+def _layer_nets(q: InfNet) -> list[nn.Module]:
+    """One linear C_i(h^{i-1}) per layer of q (x for the first), typed like q."""
+    first = _baseline_net(q)
+    sizes = getattr(q, "layer_sizes", None)
+    if sizes is None:
+        return [first]
+    return [first] + [nn.Linear(h, 1).to(first.weight.dtype) for h in sizes[:-1]]
+
+
+LOSS_CASES += [
+    LossCase("NVIL-layers", lambda q, p: NVIL(q, p, n_samples=2, baseline_nets=_layer_nets(q)), bound=elbo_bound,
+             stateful=True),
+]

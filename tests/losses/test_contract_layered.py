@@ -95,6 +95,7 @@ class _Amplified(GenModel):
     def __init__(self, base):
         super().__init__()
         self.base = base
+        self.layer_sizes = base.layer_sizes
 
     def forward(self, x, z):
         self.base(x, z)
@@ -103,6 +104,10 @@ class _Amplified(GenModel):
 
     def log_prob(self, x, z):
         return 1000.0 * self.base.log_prob(x, z) - 1e4
+
+    def log_prob_layers(self, x, z):  # the same scaling, term by term (for per-layer estimators)
+        terms = 1000.0 * self.base.log_prob_layers(x, z)
+        return torch.cat([terms[..., :1] - 1e4, terms[..., 1:]], dim=-1)
 
     def sample(self, n):
         return self.base.sample(n)

@@ -9,9 +9,9 @@ The loss contract is unchanged: the L layers travel as ONE tensor, concatenated 
 ``z = [z_1, z_2, ..., z_L]`` of shape ``[B, K, H_1 + ... + H_L]``, and ``log_prob`` is ``[B, K]``
 (summed over every layer). ``model.split(z)`` (or :func:`split_layers`) gives the tuple
 ``(z_1, ..., z_L)`` back. Every loss in vaekit works on these models unchanged; the
-score-function losses and baselines see one learning signal per sample for the whole chain
-(per-layer learning signals, NVIL's "local learning signals", are not expressible through
-``[B, K]`` log-weights and are not provided).
+score-function losses and baselines see one learning signal per sample for the whole chain.
+NVIL's per-layer ("local") learning signals need the log-densities layer by layer: the models
+give them as ``log_prob_layers`` and the ``vaekit.NVIL`` loss uses them.
 
 The conditionals are evaluated directly (Bernoulli by ``rand < p`` and
 ``-binary_cross_entropy_with_logits``, Normal by its closed-form log-density), without
@@ -124,14 +124,29 @@ def _detached_call(net: nn.Module, inp: Tensor) -> Tensor:
     return torch.func.functional_call(net, params, (inp,))
 
 
+def _bernoulli_elem(logits: Tensor, value: Tensor) -> Tensor:
+    """log Bernoulli(value; sigmoid(logits)) per unit: ``[..., H]``."""
+    return -F.binary_cross_entropy_with_logits(logits, value, reduction="none")
+
+
 def _bernoulli_log_prob(logits: Tensor, value: Tensor) -> Tensor:
     """log Bernoulli(value; sigmoid(logits)) summed over the last dim: ``[..., H] -> [...]``."""
-    return -F.binary_cross_entropy_with_logits(logits, value, reduction="none").sum(-1)
+    return _bernoulli_elem(logits, value).sum(-1)
+
+
+def _normal_elem(value: Tensor, loc: Tensor, log_scale: Tensor) -> Tensor:
+    """log N(value; loc, exp(log_scale)^2) per unit: ``[..., H]``."""
+    return -0.5 * ((value - loc) * torch.exp(-log_scale)).pow(2) - log_scale - _HALF_LOG_2PI
 
 
 def _normal_log_prob(value: Tensor, loc: Tensor, log_scale: Tensor) -> Tensor:
     """log N(value; loc, exp(log_scale)^2) summed over the last dim: ``[..., H] -> [...]``."""
-    return (-0.5 * ((value - loc) * torch.exp(-log_scale)).pow(2) - log_scale - _HALF_LOG_2PI).sum(-1)
+    return _normal_elem(value, loc, log_scale).sum(-1)
+
+
+def _layer_sums(elem: Tensor, sizes: tuple[int, ...]) -> Tensor:
+    """Per-unit log-densities ``[..., sum H]`` summed within each layer: ``[..., L]``."""
+    return torch.stack([t.sum(-1) for t in elem.split(list(sizes), dim=-1)], dim=-1)
 
 
 def _bernoulli_draw(logits: Tensor) -> Tensor:
@@ -253,6 +268,14 @@ class LayeredBernoulliEncoder(_LayeredInfNet):
             logits = self._logits(z, detach=False)
         return _bernoulli_log_prob(logits, z)  # [B, K]
 
+    def log_prob_layers(self, z: Tensor) -> Tensor:
+        """Per-layer ``log q(z_l | z_{l-1})``, ``[B, K, L]`` (sums to ``log_prob``); for per-layer learning signals."""
+        _check_z(self, "log_prob_layers", z, self.layer_sizes)
+        logits = self._cached(z)
+        if logits is None:
+            logits = self._logits(z, detach=False)
+        return _layer_sums(_bernoulli_elem(logits, z), self.layer_sizes)  # [B, K, L]
+
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log q(z|x)`` with every parameter of q held constant (gradient only through z): ``[B, K]``."""
         _check_z(self, "log_prob_detached", z, self.layer_sizes)
@@ -350,6 +373,13 @@ class LayeredGaussianEncoder(_LayeredInfNet):
         loc, log_scale = params if params is not None else self._params(z, detach=False)
         return _normal_log_prob(z, loc, log_scale)  # [B, K]
 
+    def log_prob_layers(self, z: Tensor) -> Tensor:
+        """Per-layer ``log q(z_l | z_{l-1})``, ``[B, K, L]`` (sums to ``log_prob``); for per-layer learning signals."""
+        _check_z(self, "log_prob_layers", z, self.layer_sizes)
+        params = self._cached(z)
+        loc, log_scale = params if params is not None else self._params(z, detach=False)
+        return _layer_sums(_normal_elem(z, loc, log_scale), self.layer_sizes)  # [B, K, L]
+
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log q(z|x)`` with every parameter of q held constant (gradient only through z): ``[B, K]``."""
         _check_z(self, "log_prob_detached", z, self.layer_sizes)
@@ -398,8 +428,11 @@ class _LayeredGenModel(GenModel):
             return c[2]
         return self.data_net(self.split(z)[0]), self._prior_params(z)
 
-    def _log_prior(self, z: Tensor, z_params: Tensor) -> Tensor:
+    def _prior_elem(self, z: Tensor, z_params: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def _log_prior(self, z: Tensor, z_params: Tensor) -> Tensor:
+        return self._prior_elem(z, z_params).sum(-1)  # [B, K]
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         _check_x(self, x, self.data_dim)
@@ -407,6 +440,16 @@ class _LayeredGenModel(GenModel):
         x_logits, z_params = self._params(z)
         xs = x.reshape(x.shape[0], *([1] * (z.dim() - 2)), x.shape[-1]).expand_as(x_logits)  # [B, *S, D]
         return self._log_prior(z, z_params) + _bernoulli_log_prob(x_logits, xs)  # [B, K]
+
+    def log_prob_layers(self, x: Tensor, z: Tensor) -> Tensor:
+        """Per-layer terms of ``log p(x, z)``, ``[B, K, L + 1]``: entry 0 is ``log p(x | z_1)``, entry l is
+        ``log p(z_l | z_{l+1})`` (entry L the top prior ``log p(z_L)``); they sum to ``log_prob``."""
+        _check_x(self, x, self.data_dim)
+        _check_z(self, "log_prob_layers", z, self.layer_sizes)
+        x_logits, z_params = self._params(z)
+        xs = x.reshape(x.shape[0], *([1] * (z.dim() - 2)), x.shape[-1]).expand_as(x_logits)  # [B, *S, D]
+        data = _bernoulli_log_prob(x_logits, xs).unsqueeze(-1)  # [B, K, 1]
+        return torch.cat([data, _layer_sums(self._prior_elem(z, z_params), self.layer_sizes)], dim=-1)
 
     def log_prior(self, z: Tensor) -> Tensor:
         """``log p(z_1, ..., z_L)`` (every layer, without the data term): ``[B, K]``."""
@@ -461,8 +504,8 @@ class LayeredSigmoidBeliefNet(_LayeredGenModel):
     def _top(self, z: Tensor) -> Tensor:
         return self.prior_logits.to(z.dtype).expand(*z.shape[:-1], self.layer_sizes[-1])
 
-    def _log_prior(self, z: Tensor, z_params: Tensor) -> Tensor:
-        return _bernoulli_log_prob(z_params, z)  # [B, K]
+    def _prior_elem(self, z: Tensor, z_params: Tensor) -> Tensor:
+        return _bernoulli_elem(z_params, z)  # [B, K, sum H]
 
     def _draw_layer(self, params: Tensor) -> Tensor:
         return _bernoulli_draw(params)
@@ -498,12 +541,12 @@ class LayeredGaussianDecoder(_LayeredGenModel):
     def _top(self, z: Tensor) -> Tensor:
         return z.new_zeros(*z.shape[:-1], 2 * self.layer_sizes[-1])  # loc 0, log-scale 0: N(0, I)
 
-    def _log_prior(self, z: Tensor, z_params: Tensor) -> Tensor:
+    def _prior_elem(self, z: Tensor, z_params: Tensor) -> Tensor:
         sizes = self.layer_sizes
         pieces = [p.chunk(2, dim=-1) for p in z_params.split([2 * h for h in sizes], dim=-1)]
         loc = torch.cat([a for a, _ in pieces], dim=-1)
         log_scale = torch.cat([b for _, b in pieces], dim=-1)
-        return _normal_log_prob(z, loc, log_scale)  # [B, K]
+        return _normal_elem(z, loc, log_scale)  # [B, K, sum H]
 
     def _draw_layer(self, params: Tensor) -> Tensor:
         loc, log_scale = params.chunk(2, dim=-1)

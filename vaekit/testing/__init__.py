@@ -57,7 +57,7 @@ from vaekit.testing.stats import (
     gradient_samples,
 )
 from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
-from vaekit.testing.references import tvo_reference, vr_reference
+from vaekit.testing.references import nvil_reference, tvo_reference, vr_reference
 from vaekit.testing.oracle import (
     exact_renyi_bound,
     exact_tvo,
@@ -111,4 +111,5 @@ __all__ = [
     "exact_tvo",
     "exact_tvo_estimator_mean",
     "tiny_layered_sbn",
+    "nvil_reference",
 ]
