@@ -50,7 +50,16 @@ def main() -> None:
         data = json.loads(path.read_text())
         for row in data["rows"]:
             parts.setdefault(data["part"], []).append((data["setup"], row))
-    order = {"VIMCO": 0, "NVIL": 1, "RWS": 2, "IWAE": 0, "DReG": 1, "VR(alpha=0.5)": 2, "TVO": 3}
+    order = {
+        "VIMCO": 0,
+        "NVIL": 1,
+        "NVIL (per-layer signals)": 1.5,
+        "RWS": 2,
+        "IWAE": 0,
+        "DReG": 1,
+        "VR(alpha=0.5)": 2,
+        "TVO": 3,
+    }
     for part in ("sbn", "gauss"):
         entries = sorted(parts.get(part, []), key=lambda e: (e[0]["steps"], e[1]["K"], order.get(e[1]["estimator"], 9)))
         if not entries:

@@ -2,7 +2,8 @@
 
 Part ``sbn``: a linear sigmoid belief net with three stochastic layers of 200 units and the matching
 layered q (Mnih & Rezende 2016, sec. 6.1), trained with VIMCO, NVIL (Reinforce + the NVIL baselines)
-and RWS (wake-phi) at K in {2, 5, 50} for the same fixed number of Adam steps.
+and RWS (wake-phi) at K in {2, 5, 50} for the same fixed number of Adam steps; ``--estimators
+"NVIL (per-layer signals)"`` adds vaekit.NVIL with NVIL's per-layer learning signals and baselines.
 Part ``gauss``: a one-stochastic-layer Gaussian VAE 784-200-200-50 (Burda et al. 2016's architecture)
 trained with IWAE (pathwise), DReG, VR (alpha = 0.5, pathwise) and TVO (score function).
 
@@ -31,6 +32,7 @@ from torch import nn
 import vaekit
 from vaekit import (
     IWAE,
+    NVIL,
     RWS,
     TVO,
     VIMCO,
@@ -64,7 +66,11 @@ def sbn_losses(k: int) -> dict:
     def rws(q, p):
         return RWS(q, p, n_samples=k)
 
-    return {"VIMCO": vimco, "NVIL": nvil, "RWS": rws}
+    def nvil_layers(q, p):
+        nets = [nn.Sequential(nn.Linear(784, 100), nn.Tanh(), nn.Linear(100, 1)), nn.Linear(200, 1), nn.Linear(200, 1)]
+        return NVIL(q, p, n_samples=k, baseline_nets=nets)
+
+    return {"VIMCO": vimco, "NVIL": nvil, "RWS": rws, "NVIL (per-layer signals)": nvil_layers}
 
 
 def gauss_losses(k: int) -> dict:
@@ -116,6 +122,7 @@ def main() -> None:
     ap.add_argument("--eval-n", type=int, default=500)
     ap.add_argument("--eval-k", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--estimators", nargs="+", default=None, help="run only these (names as in the tables)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -153,6 +160,10 @@ def main() -> None:
 
         for k in ks:
             for name, make in sbn_losses(k).items():
+                if (args.estimators is None and name == "NVIL (per-layer signals)") or (
+                    args.estimators is not None and name not in args.estimators
+                ):
+                    continue
                 r = train_and_eval(models, make, x_train, x_eval, args, args.seed)
                 rows.append({"estimator": name, "K": k, **r})
                 print(json.dumps(rows[-1]), flush=True)
@@ -165,6 +176,8 @@ def main() -> None:
 
         for k in ks:
             for name, make in gauss_losses(k).items():
+                if args.estimators is not None and name not in args.estimators:
+                    continue
                 r = train_and_eval(models, make, x_train, x_eval, args, args.seed)
                 rows.append({"estimator": name, "K": k, **r})
                 print(json.dumps(rows[-1]), flush=True)
