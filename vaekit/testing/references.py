@@ -306,11 +306,11 @@ def nvil_reference(log_p_layers: Tensor, log_q_layers: Tensor, baseline: Tensor,
         for k in range(k_size):
             lp = [log_p_layers[b, k, j].double() for j in range(n_layers + 1)]
             lq = [log_q_layers[b, k, i].double() for i in range(n_layers)]
-            log_w = sum(lp) - sum(lq)
+            log_w = torch.stack(lp).sum() - torch.stack(lq).sum()
             value = value + log_w / k_size
             surrogate = surrogate + log_w / k_size
             for i in range(n_layers):
-                signal = float((sum(lp[i:]) - sum(lq[i:])).detach())
+                signal = float((torch.stack(lp[i:]).sum() - torch.stack(lq[i:]).sum()).detach())
                 coef = (signal - float(baseline[b, k, i])) / float(scale[i])
                 surrogate = surrogate + coef * lq[i] / k_size
         out.append(with_grad(value, surrogate))
