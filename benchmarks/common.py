@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.append(str(REPO_ROOT))  # the checkout's vaekit when it is not installed
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "binarized_mnist.npz"
 DATA_DIM = 784
 LATENT_DIM = 200
@@ -38,6 +41,14 @@ def load_packed(path: str | os.PathLike, split: str) -> np.ndarray:
 def unpack(packed: np.ndarray) -> torch.Tensor:
     """Packed rows ``[N, 98]`` -> float32 images ``[N, 784]`` of 0/1."""
     return torch.from_numpy(np.unpackbits(packed, axis=1)[:, :DATA_DIM].astype(np.float32))
+
+
+def subset_rows(n_total: int, n: int, *, seed: int) -> np.ndarray:
+    """Row indices of a seeded random subset of ``n`` of ``n_total`` rows (sorted; ``n`` 0 or
+    >= ``n_total``: every row). Benchmarks never score "the first N" rows of a split."""
+    if n <= 0 or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.RandomState(seed).choice(n_total, n, replace=False))
 
 
 def batch_order(n_train: int, batch_size: int, n_steps: int, seed: int) -> np.ndarray:

@@ -38,6 +38,15 @@ def _g(v, nd):
     return f"{v:.3g}" if abs(v) >= 1e4 else f"{v:.{nd}f}"
 
 
+def _test_set(result):
+    t = result.get("test_set")
+    if t is None:  # results written before the seeded subset: the first eval_n rows
+        return f"the first {result['args']['eval_n']} test images"
+    if t["n"] == t["of"]:
+        return f"the whole test split ({t['n']} images)"
+    return f"a seeded random subset of {t['n']} of the {t['of']} test images ({t['rows']})"
+
+
 def _med(rec):
     t = rec.get("timing") if rec else None
     return t["median_ms"] if t else None
@@ -57,12 +66,10 @@ def _status(rec):
 
 def timing_table(m, kkey):
     ph = m.get(kkey, {})
-    lines = ["| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | vaekit, validation off / floor "
-             "| compiled ms | compiled / floor |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | compiled ms | compiled / floor |",
+             "|---|---|---|---|---|---|"]
     for e in ESTIMATORS:
         fl, vk, co = ph.get(f"floor:{e}"), ph.get(f"vaekit:{e}"), ph.get(f"vaekit_compiled:{e}")
-        nv = ph.get(f"vaekit_noval:{e}")
 
         def cell(r):
             if r is None:
@@ -73,7 +80,7 @@ def timing_table(m, kkey):
             return f"{t['median_ms']:.2f} ({t['min_ms']:.2f}-{t['max_ms']:.2f})"
 
         lines.append(f"| {LABEL[e]} | {cell(fl)} | {cell(vk)} | {_f(_ratio(_med(vk), _med(fl)))} | "
-                     f"{_f(_ratio(_med(nv), _med(fl)))} | {cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |")
+                     f"{cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |")
     return "\n".join(lines)
 
 
@@ -251,7 +258,7 @@ def tables(result):
              f"process. Batch {a['batch_size']}, Adam lr {a['lr']}, seed {a['seed']}; "
              f"{a['budget']} training steps at K={a['k_train']}; {a['time_steps']} timing steps at K={a['k_time']}; "
              f"first {a['warmup']} steps of each contender untimed; timed in round-robin turns of {a['chunk']} steps. "
-             f"Test bound: IWAE K={a['eval_k']} on the first {a['eval_n']} test images, one shared evaluator. "
+             f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)}, one shared evaluator. "
              f"Git commit {v.get('git_commit', '')[:10]}."]
     for model, m in result["models"].items():
         parts.append(f"\n## {model} SBN\n")
@@ -261,7 +268,7 @@ def tables(result):
             parts.append(f"\n### ms per training step, {kkey.upper()}: peers\n")
             parts.append(peer_table(m, kkey, result["peer_map"]))
         parts.append(f"\n### Test bound after the step budget, memory (K={a['k_train']} phase)\n")
-        parts.append(f"Test bound: IWAE K={a['eval_k']} on the first {a['eval_n']} test images (nats, higher is better). "
+        parts.append(f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)} (nats, higher is better). "
                      "Max RSS includes the interpreter, torch and the packed data (about 250 MiB common to all). "
                      "RSS growth: from the end of warm-up to the last step.\n")
         parts.append(f"Initial weights: {_f(m.get('init_bound_test'))} nats.\n")
@@ -303,9 +310,19 @@ def main(argv=None):
     figs = plots(result, a.docs)
     intro = open(HERE / "PAGE.md").read() if (HERE / "PAGE.md").exists() else "# Benchmarks\n"
     rel = os.path.relpath(a.docs, os.path.dirname(os.path.abspath(a.page)))
+    extra = ""
+    sections = (("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"), ("gpu.md", "GPU (`benchmarks/gpu.py`)"))
+    for name, title in sections:
+        path = HERE / "results" / name
+        if path.exists():  # the file's own H1 becomes this section's heading
+            text = path.read_text().split("\n", 1)[1]
+            extra += f"\n## {title}\n" + text.replace("\n## ", "\n### ")
+    if not (HERE / "results" / "gpu.md").exists():
+        extra += ("\n## GPU (`benchmarks/gpu.py`)\n\nNot measured: the machine of the committed run has no CUDA "
+                  "device. `python benchmarks/gpu.py` runs the section where one is present.\n")
     with open(a.page, "w") as f:
-        f.write(intro + "\n## Results\n\n" + body + "\n## Figures\n\n" +
-                "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs))
+        f.write(intro + extra + "\n## Results of the training runs (`benchmarks/run.py`)\n\n" + body +
+                "\n## Figures\n\n" + "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs))
     print(f"wrote {a.readme}, {a.page}, {', '.join(figs)}")
 
 

@@ -51,7 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", default=["linear", "nonlinear"], choices=["linear", "nonlinear"])
     p.add_argument("--contenders", nargs="+", default=["*"], help="glob patterns over contender names")
-    p.add_argument("--no-compiled", action="store_true", help="skip the torch.compile'd vaekit contenders")
+    p.add_argument("--no-compiled", action="store_true", help="skip the compiled vaekit contenders")
+    p.add_argument("--no-gpu", dest="gpu", action="store_false",
+                   help="skip the GPU section (benchmarks/gpu.py), which runs at the end when CUDA is present")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--k-train", type=int, default=5, help="K of the training phase (bound and timing)")
@@ -64,13 +66,16 @@ def parse_args(argv=None):
     p.add_argument("--chunk", type=int, default=None, help="steps per round-robin turn, halved in the timing-only phase (full 20, quick 4)")
     p.add_argument("--curve-every", type=int, default=None, help="checkpoint every N steps (full 100)")
     p.add_argument("--eval-k", type=int, default=None, help="K of the final test bound (full 1000)")
-    p.add_argument("--eval-n", type=int, default=None, help="test images scored (full 500)")
+    p.add_argument("--eval-n", type=int, default=None,
+                   help="test images scored: a seeded random subset of the test split (0: the whole split, 10000 "
+                        "images; full 1000, quick 100)")
     p.add_argument("--curve-k", type=int, default=None, help="K of the curve bound (full 50)")
-    p.add_argument("--curve-n", type=int, default=None, help="validation images per curve point (full 200)")
+    p.add_argument("--curve-n", type=int, default=None,
+                   help="validation images per curve point, a seeded random subset (full 200)")
     p.add_argument("--snr-draws", type=int, default=None, help="gradient draws for the SNR (full 100)")
     a = p.parse_args(argv)
     full = dict(budget=600, time_steps=60, slow_steps=150, warmup=10, chunk=20, curve_every=100, eval_k=1000,
-                eval_n=500, curve_k=50, curve_n=200, snr_draws=100)
+                eval_n=1000, curve_k=50, curve_n=200, snr_draws=100)
     quick = dict(budget=40, time_steps=12, slow_steps=12, warmup=3, chunk=4, curve_every=20, eval_k=100,
                  eval_n=100, curve_k=20, curve_n=100, snr_draws=20)
     for k, v in (quick if a.quick else full).items():
@@ -250,8 +255,18 @@ def main(argv=None):
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "models": {}}
     rng = np.random.RandomState(args.seed)
     train_n = len(common.load_packed(args.data, "train"))
-    test_x = common.unpack(common.load_packed(args.data, "test")[: args.eval_n])
-    valid_x = common.unpack(common.load_packed(args.data, "valid")[: args.curve_n])
+    # Seeded random subsets (never "the first N": a split stored in label order would score one digit).
+    test_all = common.load_packed(args.data, "test")
+    test_rows = common.subset_rows(len(test_all), args.eval_n, seed=args.seed + 101)
+    test_x = common.unpack(test_all[test_rows])
+    valid_all = common.load_packed(args.data, "valid")
+    valid_x = common.unpack(valid_all[common.subset_rows(len(valid_all), args.curve_n, seed=args.seed + 102)])
+    result["test_set"] = {"split": "test", "n": len(test_rows), "of": len(test_all),
+                          "rows": "all" if len(test_rows) == len(test_all) else
+                          f"numpy RandomState({args.seed + 101}).choice({len(test_all)}, {len(test_rows)}, replace=False)"}
+    result["curve_set"] = {"split": "valid", "n": len(valid_x), "of": len(valid_all),
+                           "rows": f"numpy RandomState({args.seed + 102}).choice({len(valid_all)}, {len(valid_x)}, "
+                                   "replace=False)"}
     with tempfile.TemporaryDirectory(prefix="vaekit_bench_") as tmp:
         order_path = os.path.join(tmp, "order.npy")
         np.save(order_path, common.batch_order(train_n, args.batch_size, args.budget, args.seed))
@@ -307,6 +322,14 @@ def main(argv=None):
     report.main([str(out_json), "--docs", args.docs, "--readme", str(Path(args.out) / "README.md"),
                  "--page", str(Path(args.docs).parent / (Path(args.docs).name + ".md"))])
     log("report written")
+    if args.gpu:
+        import gpu
+
+        if torch.cuda.is_available():
+            log("GPU section (benchmarks/gpu.py)")
+            gpu.main(["--data", args.data, "--out", args.out])
+        else:
+            log("no CUDA device: GPU section skipped (python benchmarks/gpu.py runs it where one is present)")
 
 
 def run_snr(args, model, train_rec, tmp):

@@ -44,7 +44,7 @@ def pca_errors(x_tr: torch.Tensor, x_te: torch.Tensor, f: int) -> list[float]:
 
 
 def main(argv=None) -> dict:
-    from vaekit import IOBLayer, intrinsic_dimension, ordered_loss
+    from vaekit import GeometricWidths, IOBLayer, PoissonWidths, UniformWidths, intrinsic_dimension, ordered_loss
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", type=int, default=16, help="F, the code width")
@@ -64,7 +64,8 @@ def main(argv=None) -> dict:
     d, f = x_tr.shape[1], args.features
     encoder = nn.Sequential(nn.Linear(d, args.hidden), nn.ReLU(), nn.Linear(args.hidden, f))
     decoder = nn.Sequential(nn.Linear(f, args.hidden), nn.ReLU(), nn.Linear(args.hidden, d))
-    iob = IOBLayer(f, sampler=args.sampler, generator=torch.Generator().manual_seed(args.seed))
+    widths = {"uniform": UniformWidths(), "geometric": GeometricWidths(), "poisson": PoissonWidths()}[args.sampler]
+    iob = IOBLayer(f, widths=widths, generator=torch.Generator().manual_seed(args.seed))
     params = [*encoder.parameters(), *decoder.parameters()]
     opt = torch.optim.Adam(params, lr=args.lr)
 

@@ -40,7 +40,7 @@ def make_loss(name: str, *, latent: int, hidden: int | None, n_samples: int) -> 
         net = nn.Sequential(nn.Linear(784, 100), nn.Tanh(), nn.Linear(100, 1))
         return vaekit.Reinforce(q, p, n_samples=n_samples, baselines=nvil_baselines(net))
     if name == "rws":
-        return vaekit.RWS(q, p, n_samples=n_samples, phi_update="wake")
+        return vaekit.RWS(q, p, n_samples=n_samples)  # wake-phi (wake_weight=1)
     raise ValueError(f"unknown estimator {name!r}; expected one of {ESTIMATORS}")
 
 

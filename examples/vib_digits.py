@@ -37,7 +37,7 @@ def train_one(beta: float, data, args, bar) -> dict:
     torch.manual_seed(args.seed)
     enc = VIBEncoder(nn.Sequential(nn.Linear(64, args.hidden), nn.ReLU(), nn.Linear(args.hidden, args.hidden), nn.ReLU()),
                      feature_dim=args.hidden, latent_dim=args.latent_dim)
-    dec = VIBDecoder(nn.Linear(args.latent_dim, 10), latent_dim=args.latent_dim, likelihood="categorical")
+    dec = VIBDecoder(nn.Linear(args.latent_dim, 10), latent_dim=args.latent_dim)  # categorical likelihood
     loss_fn = ELBO(enc, dec, n_samples=args.samples, beta=beta, check_finite=False)
     opt = torch.optim.Adam(loss_fn.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)

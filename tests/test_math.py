@@ -111,3 +111,36 @@ def test_self_normalized_weights_sum_to_one_and_are_detached():
     w = self_normalized_weights(x)
     assert not w.requires_grad and torch.allclose(w.sum(-1), torch.ones(2, dtype=torch.float64))
     assert torch.allclose(w, torch.softmax(x.detach(), -1))
+
+
+@pytest.mark.parametrize("form", ["dense", "prefix-suffix"])
+@pytest.mark.parametrize("k", [2, 5, 16, 17, 40])
+def test_both_leave_one_out_forms_match_the_naive_loop_with_minus_inf_entries(monkeypatch, form, k):
+    """The dense [B, K, K] form (small K) and the O(K) form (above DENSE_LOO_MAX_K) are both exact,
+    -inf entries included, in value and (for finite inputs) gradient."""
+    import vaekit._math as m
+
+    monkeypatch.setattr(m, "DENSE_LOO_MAX_K", 1000 if form == "dense" else 1)
+    x = _rand((3, k), 30.0, k)
+    x[0, 0] = -math.inf
+    x[1, :] = -math.inf
+    x[1, k - 1] = 2.0  # one finite entry: every other row entry leaves -inf or that entry
+    torch.testing.assert_close(m.loo_logsumexp(x), _naive_loo_logsumexp(x), rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(m.loo_mean(x), _naive_loo_mean(x), rtol=1e-12, atol=1e-9)
+    finite = _rand((2, k), 5.0, k + 1).requires_grad_()
+    cot = _rand((2, k), 1.0, k + 2)
+    for fast, naive in ((m.loo_logsumexp, _naive_loo_logsumexp), (m.loo_mean, _naive_loo_mean)):
+        g_fast = torch.autograd.grad((cot * fast(finite)).sum(), finite)[0]
+        g_naive = torch.autograd.grad((cot * naive(finite)).sum(), finite)[0]
+        torch.testing.assert_close(g_fast, g_naive, rtol=1e-10, atol=1e-10)
+
+
+def test_weighted_sum_reads_zero_times_minus_inf_as_zero_with_finite_gradient():
+    from vaekit._math import weighted_sum
+
+    values = torch.tensor([[1.0, -math.inf, 3.0]], dtype=torch.float64, requires_grad=True)
+    weights = torch.tensor([[0.5, 0.0, 0.5]], dtype=torch.float64)
+    out = weighted_sum(weights, values)
+    assert out.item() == 2.0
+    (grad,) = torch.autograd.grad(out.sum(), values)
+    assert grad.tolist() == [[0.5, 0.0, 0.5]]

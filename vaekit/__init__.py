@@ -30,6 +30,7 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
+from vaekit.losses import RWSDReG, rws_dreg_estimate
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
 from vaekit.losses import VR, TVO, VRScore, log_uniform_partition, tvo_estimate, vr_estimate, vr_score_estimate
@@ -42,6 +43,21 @@ from vaekit.latents import (
     check_layers,
     split_layers,
 )
+from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
+# kernel dependence and the information plane (more in the subpackages vaekit.hsic, vaekit.infoplane)
+from vaekit.hsic import (
+    HSICBottleneck,
+    cka,
+    gaussian_gram,
+    hsic_biased,
+    hsic_gamma_test,
+    hsic_permutation_test,
+    hsic_unbiased,
+    linear_gram,
+    nhsic,
+)
+from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
+from vaekit.step import TrainStep, make_train_step
 
 __version__ = "0.1.0"
 
@@ -62,6 +78,9 @@ __all__ = [
     "OrderedInfNet",
     "ordered_loss",
     "intrinsic_dimension",
+    "UniformWidths",
+    "GeometricWidths",
+    "PoissonWidths",
     "NVIB",
     "NVIBLatent",
     "NVIBInfNet",
@@ -110,6 +129,27 @@ __all__ = [
     # math
     "logmeanexp",
     "with_grad",
+    # kernel dependence (vaekit.hsic)
+    "gaussian_gram",
+    "linear_gram",
+    "hsic_biased",
+    "hsic_unbiased",
+    "nhsic",
+    "cka",
+    "hsic_gamma_test",
+    "hsic_permutation_test",
+    "HSICBottleneck",
+    # information plane (vaekit.infoplane)
+    "InformationPlaneTracker",
+    "binned_mi",
+    "kde_mi",
+    "plot_information_plane",
+    # issue 8: RWS with DReG's wake-phi as its own estimator
+    "RWSDReG",
+    "rws_dreg_estimate",
+    # compiled training step
+    "make_train_step",
+    "TrainStep",
 ]
 __all__ += [
     # Rényi and thermodynamic objectives; multi-layer latent models

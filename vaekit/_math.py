@@ -3,6 +3,7 @@
 Imports torch only. Every function works on the last dimension (the K samples) unless told
 otherwise and keeps the input's device and dtype.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,21 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["logmeanexp", "loo_logsumexp", "loo_mean", "with_grad", "self_normalized_weights"]
+__all__ = [
+    "logmeanexp",
+    "loo_logsumexp",
+    "loo_mean",
+    "with_grad",
+    "self_normalized_weights",
+    "weighted_sum",
+    "dreg_path_term",
+    "DENSE_LOO_MAX_K",
+]
+
+#: Up to this K the leave-one-out reductions build the dense ``[..., K, K]`` form (a few large
+#: kernels); above it, the O(K) prefix/suffix form (less memory, more small kernels). Both are exact,
+#: ``-inf`` entries included.
+DENSE_LOO_MAX_K = 16
 
 
 def logmeanexp(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
@@ -30,7 +45,8 @@ def logmeanexp(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
 def loo_logsumexp(x: Tensor) -> Tensor:
     """Leave-one-out log-sum-exp: entry j is ``log(sum_{i != j} exp(x_i))`` over the last dim.
 
-    Computed in O(K) time and memory from an exclusive prefix and an exclusive suffix
+    Up to ``DENSE_LOO_MAX_K`` it reduces the dense ``[..., K, K]`` matrix whose row j masks entry j;
+    above, it is computed in O(K) time and memory from an exclusive prefix and an exclusive suffix
     ``logcumsumexp``. Unlike ``log(sum_i exp(x_i) - exp(x_j))`` this never subtracts, so it stays
     exact when ``x_j`` dominates the sum (the subtraction would cancel catastrophically).
     Values allow ``-inf`` entries; gradients are defined for finite inputs (``logcumsumexp``'s
@@ -47,6 +63,10 @@ def loo_logsumexp(x: Tensor) -> Tensor:
     k = x.shape[-1]
     if k < 2:
         raise ValueError(f"loo_logsumexp needs at least 2 entries on the last dim; got shape {tuple(x.shape)}")
+    if k <= DENSE_LOO_MAX_K:
+        # Row j holds x with entry j replaced by -inf: exact, and nothing is subtracted.
+        rows = x.unsqueeze(-2).masked_fill(_eye(k, x.device), -math.inf)  # [..., K, K]
+        return torch.logsumexp(rows, dim=-1)  # [..., K]
     pad = torch.full_like(x[..., :1], -math.inf)  # [..., 1]; a constant, so no gradient flows into it
     prefix = torch.cat([pad, torch.logcumsumexp(x, dim=-1)[..., :-1]], dim=-1)  # [..., K]: sum_{i<j}
     suffix = torch.cat([torch.logcumsumexp(x.flip(-1), dim=-1).flip(-1)[..., 1:], pad], dim=-1)  # [..., K]
@@ -58,7 +78,8 @@ def loo_logsumexp(x: Tensor) -> Tensor:
 def loo_mean(x: Tensor) -> Tensor:
     """Leave-one-out mean: entry j is the mean of the other ``K - 1`` entries of the last dim.
 
-    Built from exclusive prefix and suffix sums rather than ``(sum - x_j) / (K - 1)``: the
+    Up to ``DENSE_LOO_MAX_K`` it sums the dense ``[..., K, K]`` matrix whose row j masks entry j;
+    above, it is built from exclusive prefix and suffix sums. Either way, never ``(sum - x_j) / (K - 1)``: the
     subtraction would give NaN when ``x_j = -inf`` (a log-weight of an impossible sample, whose
     leave-one-out mean over the others is finite) and would cancel catastrophically when
     ``x_j`` dominates the sum.
@@ -74,6 +95,9 @@ def loo_mean(x: Tensor) -> Tensor:
     k = x.shape[-1]
     if k < 2:
         raise ValueError(f"loo_mean needs at least 2 entries on the last dim; got shape {tuple(x.shape)}")
+    if k <= DENSE_LOO_MAX_K:
+        rows = x.unsqueeze(-2).masked_fill(_eye(k, x.device), 0.0)  # [..., K, K]: row j without entry j
+        return rows.sum(dim=-1) / (k - 1)  # [..., K]
     zero = torch.zeros_like(x[..., :1])  # [..., 1]
     prefix = torch.cat([zero, torch.cumsum(x, dim=-1)[..., :-1]], dim=-1)  # [..., K]: sum_{i<j}
     suffix = torch.cat([torch.cumsum(x.flip(-1), dim=-1).flip(-1)[..., 1:], zero], dim=-1)  # [..., K]: sum_{i>j}
@@ -107,3 +131,49 @@ def with_grad(value: Tensor, surrogate: Tensor) -> Tensor:
         (7.0, 3.0)
     """
     return value.detach() + (surrogate - surrogate.detach())
+
+
+def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
+    """``sum_k weights_k * values_k`` over the last dim, reading ``0 * (-inf)`` as 0.
+
+    A self-normalised weight is exactly 0 where a log-weight is ``-inf`` (an impossible latent),
+    and its value there may be ``-inf`` too; the product would be NaN. Masked with ``torch.where``,
+    the entry contributes 0 to the value and no gradient.
+
+    Shapes:
+        weights, values: ``[..., K]``; returns ``[...]``.
+
+    Example:
+        >>> import torch
+        >>> weighted_sum(torch.tensor([1.0, 0.0]), torch.tensor([2.0, -float("inf")])).item()
+        2.0
+    """
+    return (weights * torch.where(weights > 0, values, torch.zeros_like(values))).sum(dim=-1)
+
+
+def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_stopped: Tensor) -> Tensor:
+    """DReG's reparameterised phi-term: ``sum_k coef_k * (log p_k - log p_fixed_k - log q_stopped_k)``.
+
+    ``log p_k - log p_fixed_k`` is 0 in value and in theta (the same log p at z and at detached z),
+    so the phi-gradient of each entry runs along the reparameterised z only:
+    ``(d log w_k / d z_k)(d z_k / d phi)`` with q's parameters held fixed. DReG's IWAE gradient
+    uses ``coef = wt^2`` and RWS's DReG wake-phi ``coef = wt - wt^2`` (Tucker et al. 2018),
+    ``wt`` the detached self-normalised weights. Entries with ``coef = 0`` are masked.
+
+    Shapes:
+        coef, log_p, log_p_fixed_z, log_q_stopped: ``[..., K]``; returns ``[...]``.
+
+    References:
+        Tucker, Lawson, Gu & Maddison, "Doubly Reparameterized Gradient Estimators for Monte Carlo
+        Objectives", ICLR 2019 (arXiv 2018), eqs. (6)-(7).
+
+    Example:
+        >>> import torch
+        >>> dreg_path_term(torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1, 2)).tolist()
+        [-2.0]
+    """
+    return weighted_sum(coef.detach(), log_p - log_p_fixed_z - log_q_stopped)
+
+
+def _eye(k: int, device: torch.device) -> Tensor:
+    return torch.eye(k, dtype=torch.bool, device=device)  # [K, K]

@@ -27,7 +27,7 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
     return {
         "vimco": lambda q, p, k: vaekit.VIMCO(q, p, n_samples=k),
         "iwae": lambda q, p, k: vaekit.IWAE(q, p, n_samples=k),
-        "elbo": lambda q, p, k: vaekit.ELBO(q, p, n_samples=k),
+        "elbo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k),  # the score-function ELBO
         "nvil": lambda q, p, k: vaekit.Reinforce(
             q, p, n_samples=k, baselines=vaekit.nvil_baselines(mlp(_width(q), 1, 100))),
         "reinforce-loo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k, baselines=[vaekit.LeaveOneOut()]),
@@ -38,6 +38,8 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
 
 def _width(q: BernoulliEncoder) -> int:
     first = q.net[0] if isinstance(q.net, torch.nn.Sequential) else q.net
+    if not isinstance(first, torch.nn.Linear):  # mlp() always starts with one; this narrows the type
+        raise TypeError(f"demo: expected the encoder's first layer to be nn.Linear; got {type(first).__name__}")
     return first.in_features
 
 

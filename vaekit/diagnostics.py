@@ -8,7 +8,8 @@ losses on the same models and batch and returns one table.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -48,7 +49,8 @@ def gradient_draws(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[T
     Each draw is one fresh call of the loss and one ``torch.autograd.grad`` (``.grad`` fields are
     untouched; unused parameters give zeros). The loss's buffers (running baselines) are restored
     before every draw and once more at the end, so the draws are iid and the loss is left as it
-    was. A vaekit ``Loss`` is called through ``estimate`` (nothing enters ``loss_history_``);
+    was. A vaekit ``Loss`` is called through ``estimate`` (minus its batch mean; nothing enters
+    ``loss_history_``);
     any other callable as ``loss_fn(x)`` or ``loss_fn(x, target=target)``. Draws run one after
     another: a loss returns the batch mean, whose per-draw gradients one backward cannot separate.
 
@@ -78,7 +80,7 @@ def gradient_draws(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[T
         for _ in range(n_draws):
             restore()
             if isinstance(loss_fn, Loss):
-                loss = loss_fn.estimate(x, x if target is None else target)
+                loss = -loss_fn.estimate(x, x if target is None else target).mean()  # [B] -> the loss
             else:
                 loss = loss_fn(x) if target is None else loss_fn(x, target=target)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -159,7 +161,8 @@ class GradientComparison(list):
     """
 
     def __str__(self) -> str:
-        head = f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} {'mean SNR':>9} {'var ratio':>9}"
+        head = (f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} "
+                f"{'mean SNR':>9} {'var ratio':>9}")
         lines = [head, "-" * len(head)]
         for r in self:
             lines.append(f"{r['estimator']:<16.16} {r['parameter']:<28.28} {r['numel']:>6d} {r['mean_norm']:>10.4g} "

@@ -59,7 +59,7 @@ class InfNet(nn.Module, metaclass=ABCMeta):
     params_: dict[str, Tensor]
 
     @abstractmethod
-    def forward(self, x: Tensor) -> "InfNet":
+    def forward(self, x: Tensor) -> InfNet:
         """Compute the parameters of q(z|x) for the batch, store them in ``params_``, return self."""
 
     @abstractmethod
@@ -97,6 +97,10 @@ class InfNet(nn.Module, metaclass=ABCMeta):
 class GenModel(nn.Module, metaclass=ABCMeta):
     """A generative model p(x, z) = p(z) p(x|z): the black-box interface every loss uses.
 
+    Optional: ``forward`` may set ``x_shape_`` (the likelihood's event shape, the shape of one data
+    point) so that a loss rejects a target of another shape instead of broadcasting it;
+    ``DistributionGenModel`` sets it.
+
     Shapes:
         forward(x, z): x ``[B, *x_shape]``, z ``[B, K, *z_shape]``; returns ``self``.
         log_prob(x, z): ``log p(x, z)``, ``[B, K]``.
@@ -104,9 +108,12 @@ class GenModel(nn.Module, metaclass=ABCMeta):
     """
 
     params_: dict[str, Tensor]
+    #: Optional: the shape of one data point as the likelihood expects it (its event shape), set by
+    #: ``forward``; a loss then checks the target against it. None when the model does not say.
+    x_shape_: tuple[int, ...] | None = None
 
     @abstractmethod
-    def forward(self, x: Tensor, z: Tensor) -> "GenModel":
+    def forward(self, x: Tensor, z: Tensor) -> GenModel:
         """Compute the parameters of p(x, z) for the batch, store them in ``params_``, return self."""
 
     @abstractmethod
@@ -197,7 +204,7 @@ class DistributionInfNet(InfNet):
     def distribution(self, x: Tensor) -> Distribution:
         """Return q(z|x) for a batch ``x [B, *x_shape]``."""
 
-    def forward(self, x: Tensor) -> "DistributionInfNet":
+    def forward(self, x: Tensor) -> DistributionInfNet:
         self.dist_ = _as_event(self.distribution(x), 1, f"{type(self).__name__}.distribution")
         self.params_ = _params_of(self.dist_)
         return self
@@ -219,26 +226,27 @@ class DistributionInfNet(InfNet):
             return bool(family.has_rsample)
         return True
 
-    def _dist(self) -> Distribution:
+    def current_dist(self) -> Distribution:
+        """q(z|x) of the last batch as a Distribution (raises before the first call)."""
         dist = getattr(self, "dist_", None)
         if dist is None:
             raise RuntimeError(f"call {type(self).__name__}(x) before sample/rsample/log_prob")
         return dist
 
     def sample(self, n_samples: int) -> Tensor:
-        return self._dist().sample((n_samples,)).movedim(0, 1)  # [K, B, *z] -> [B, K, *z]
+        return self.current_dist().sample((n_samples,)).movedim(0, 1)  # [K, B, *z] -> [B, K, *z]
 
     def rsample(self, n_samples: int) -> Tensor:
         if not self.has_rsample:
             return super().rsample(n_samples)
-        return self._dist().rsample((n_samples,)).movedim(0, 1)  # [B, K, *z]
+        return self.current_dist().rsample((n_samples,)).movedim(0, 1)  # [B, K, *z]
 
     def log_prob(self, z: Tensor) -> Tensor:
-        return self._dist().log_prob(z.movedim(1, 0)).movedim(0, 1)  # [K, B] -> [B, K]
+        return self.current_dist().log_prob(z.movedim(1, 0)).movedim(0, 1)  # [K, B] -> [B, K]
 
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log q(z|x)`` under a copy of the last distribution with every tensor detached: ``[B, K]``."""
-        return detached(self._dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
+        return detached(self.current_dist()).log_prob(z.movedim(1, 0)).movedim(0, 1)  # [B, K]
 
 
 class DistributionGenModel(GenModel):
@@ -284,11 +292,12 @@ class DistributionGenModel(GenModel):
         n_batch = z.dim() - z_event_dims
         return _as_event(self.likelihood(z), n_batch, f"{type(self).__name__}.likelihood")
 
-    def forward(self, x: Tensor, z: Tensor) -> "DistributionGenModel":
+    def forward(self, x: Tensor, z: Tensor) -> DistributionGenModel:
         prior = self._prior()
         lik = self._likelihood(z, len(prior.event_shape))
         self._cache = (z, prior, lik)  # reused by log_prob for the same z: one decoder pass per step
         self.params_ = {**{f"prior_{k}": v for k, v in _params_of(prior).items()}, **_params_of(lik)}
+        self.x_shape_ = tuple(lik.event_shape)  # what a loss checks the target against
         return self
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:

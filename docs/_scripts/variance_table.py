@@ -106,9 +106,9 @@ def continuous(train):
         losses = {
             f"ELBO (pathwise), K={k}": vaekit.ELBO(q, p, n_samples=k),
             f"IWAE (pathwise), K={k}": vaekit.IWAE(q, p, n_samples=k),
-            f"STL (IWAE objective), K={k}": vaekit.STL(q, p, n_samples=k, objective="iwae"),
+            f"STL (ELBO), K={k}": vaekit.STL(q, p, n_samples=k),
             f"DReG, K={k}": vaekit.DReG(q, p, n_samples=k),
-            f"RWS (DReG wake-phi), K={k}": vaekit.RWS(q, p, n_samples=k, dreg=True),
+            f"RWS (DReG wake-phi), K={k}": vaekit.RWSDReG(q, p, n_samples=k),
         }
         torch.manual_seed(0)
         by_k[k] = _summaries(compare_estimators(losses, x, n_draws=N_DRAWS))
@@ -123,7 +123,7 @@ def plot(by_k):
 
     ks = sorted(by_k)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for family in ("IWAE (pathwise)", "STL (IWAE objective)", "DReG", "ELBO (pathwise)"):
+    for family in ("IWAE (pathwise)", "STL (ELBO)", "DReG", "ELBO (pathwise)"):
         for ax, model in zip(axes, ("inf_net", "gen_model")):
             ax.plot(ks, [by_k[k][f"{family}, K={k}"][model][1] for k in ks], marker="o", label=family)
     for ax, title in zip(axes, ("inference network (phi)", "generative model (theta)")):

@@ -6,11 +6,19 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytest.importorskip("sklearn")
 pytest.importorskip("tqdm")
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu():
+    # The examples are CPU scripts (CPU generators, NumPy plots): under VAEKIT_DEVICE they still run there.
+    with torch.device("cpu"):
+        yield
 
 
 def _load(name):

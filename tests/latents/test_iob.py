@@ -1,5 +1,6 @@
 """IOB: forward_all vs forward_neck, the width sampler's distribution, eval determinism, gradients,
 the ordered InfNet wrapper, ordered_loss and intrinsic_dimension."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,9 @@ from scipy import stats
 from torch.distributions import Normal
 
 from vaekit.latents import BernoulliDecoder, GaussianEncoder
-from vaekit.latents.iob.layer import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
 from vaekit.latents.iob.infnet import OrderedInfNet
+from vaekit.latents.iob.layer import IOBLayer, chi2_1_critical_value, intrinsic_dimension, ordered_loss
+from vaekit.latents.iob.widths import GeometricWidths, PoissonWidths, UniformWidths
 from vaekit.losses import ELBO, IWAE, VIMCO
 
 # Statistical asserts: chi-square GOF at p > 1e-4 and z-tests at |z| < 4.5 (failure rate <= 1e-4 each).
@@ -45,36 +47,60 @@ def test_forward_neck_per_example_and_mask():
     torch.testing.assert_close(layer.forward_mask(x, mask_b), x * mask_b)
 
 
-def _truncated_pmf(sampler, f, p=0.5, rate=None):
+def _truncated_pmf(widths, f):
     n = np.arange(f + 1)
-    if sampler == "uniform":
+    if isinstance(widths, UniformWidths):
         pmf = np.ones(f + 1)
-    elif sampler == "geometric":
-        pmf = stats.geom.pmf(n + 1, p)  # scipy's geometric counts trials from 1
+    elif isinstance(widths, GeometricWidths):
+        pmf = stats.geom.pmf(n + 1, widths.p)  # scipy's geometric counts trials from 1
     else:
-        pmf = stats.poisson.pmf(n, f / 2 if rate is None else rate)
+        pmf = stats.poisson.pmf(n, f / 2 if widths.rate is None else widths.rate)
     return pmf / pmf.sum()
 
 
-@pytest.mark.parametrize("sampler,kw", [("uniform", {}), ("geometric", {"p": 0.3}), ("poisson", {"rate": 3.0})])
-def test_sampler_matches_truncated_distribution(sampler, kw):
+@pytest.mark.parametrize(
+    "widths", [UniformWidths(), GeometricWidths(0.3), PoissonWidths(3.0), PoissonWidths()], ids=repr
+)
+def test_sampler_matches_truncated_distribution(widths):
     f, n = 6, 30000
-    layer = IOBLayer(f, sampler=sampler, generator=torch.Generator().manual_seed(1234), **kw)
-    widths = layer.sample_widths(n)
-    assert widths.shape == (n,) and widths.dtype == torch.long
-    counts = np.bincount(widths.numpy(), minlength=f + 1)
+    layer = IOBLayer(f, widths=widths, generator=torch.Generator(torch.get_default_device()).manual_seed(1234))
+    draws = layer.sample_widths(n)
+    assert draws.shape == (n,) and draws.dtype == torch.long
+    counts = np.bincount(draws.cpu().numpy(), minlength=f + 1)
     assert counts[0] > 0 and counts[f] > 0  # every width, 0 and F included, is reached
-    expected = _truncated_pmf(sampler, f, **kw) * n
+    expected = _truncated_pmf(widths, f) * n
     assert expected.min() > 5  # the chi-square approximation holds
     assert stats.chisquare(counts, expected).pvalue > 1e-4
-    np.testing.assert_allclose(layer.width_probs().numpy(), _truncated_pmf(sampler, f, **kw), rtol=1e-6)
+    np.testing.assert_allclose(layer.width_probs().cpu().numpy(), _truncated_pmf(widths, f), rtol=1e-6)
+
+
+def test_widths_accept_any_callable_and_are_normalised():
+    # A user's width distribution is any callable n_features -> [F+1] non-negative weights.
+    layer = IOBLayer(3, widths=lambda f: torch.arange(1.0, f + 2))  # weights 1 : 2 : 3 : 4
+    torch.testing.assert_close(layer.width_probs(), torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    assert "widths=GeometricWidths(p=0.25)" in repr(IOBLayer(3, widths=GeometricWidths(0.25)))
+    assert torch.equal(GeometricWidths(1.0)(3), torch.tensor([1.0, 0, 0, 0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(4,\); got shape \(3,\)"):
+        IOBLayer(3, widths=lambda f: torch.ones(f))
+    with pytest.raises(ValueError, match="non-negative"):
+        IOBLayer(3, widths=lambda f: torch.tensor([1.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(TypeError, match="float tensor.*list"):
+        IOBLayer(3, widths=lambda f: [1.0] * (f + 1))
+    with pytest.raises(TypeError, match="callable.*str"):  # no string selects a width distribution
+        IOBLayer(3, widths="geometric")
+    with pytest.raises(ValueError, match=r"\(0, 1\]; got 0"):
+        GeometricWidths(0)
+    with pytest.raises(ValueError, match="> 0"):
+        PoissonWidths(-1.0)
+    with pytest.raises(TypeError, match="real number; got str"):
+        PoissonWidths("3")
 
 
 def test_sampler_uses_given_generator_not_global_rng():
     layer = IOBLayer(5)
-    a = layer.sample_widths(50, generator=torch.Generator().manual_seed(7))
+    a = layer.sample_widths(50, generator=torch.Generator(torch.get_default_device()).manual_seed(7))
     torch.manual_seed(0)
-    b = layer.sample_widths(50, generator=torch.Generator().manual_seed(7))
+    b = layer.sample_widths(50, generator=torch.Generator(torch.get_default_device()).manual_seed(7))
     assert torch.equal(a, b)
 
 
@@ -98,7 +124,7 @@ def test_masked_features_get_zero_gradient():
     (layer.forward_neck(x, widths) * 2).sum().backward()
     assert torch.equal(x.grad, 2 * (torch.arange(5) < widths.unsqueeze(-1)).float())
     x.grad = None
-    out, w = layer.train().forward_sampled(x, generator=torch.Generator().manual_seed(0))
+    out, w = layer.train().forward_sampled(x, generator=torch.Generator(torch.get_default_device()).manual_seed(0))
     out.sum().backward()
     assert torch.equal(x.grad, (torch.arange(5) < w.unsqueeze(-1)).float())
     # An inf in a masked feature neither leaks into the output nor into the gradient.
@@ -111,7 +137,7 @@ def test_masked_features_get_zero_gradient():
 
 def test_ordered_loss_exhaustive_and_sampled():
     torch.manual_seed(0)
-    layer = IOBLayer(4, sampler="geometric", p=0.4)
+    layer = IOBLayer(4, widths=GeometricWidths(0.4))
     code = torch.randn(6, 4)
     w = torch.randn(4)
 
@@ -120,7 +146,7 @@ def test_ordered_loss_exhaustive_and_sampled():
 
     exact = sum(layer.width_probs()[k] * loss_fn(layer.forward_neck(code, k)).mean() for k in range(5))
     torch.testing.assert_close(ordered_loss(layer, code, loss_fn, exhaustive=True), exact)
-    gen = torch.Generator().manual_seed(3)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(3)
     draws = torch.stack([ordered_loss(layer, code, loss_fn, generator=gen) for _ in range(4000)])
     se = draws.std() / math.sqrt(draws.numel())
     assert abs(draws.mean() - exact) < 4.5 * se
@@ -172,7 +198,7 @@ def test_chi2_critical_value_matches_scipy():
 def test_intrinsic_dimension_recovers_linear_rank():
     # x = A s + noise with rank(A) = 3 in D = 10: the PCA truncation error at width k is the sum of
     # the eigenvalues beyond the k-th, which the best linear ordered autoencoder attains.
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(0)
     n, d, rank = 2000, 10, 3
     a = torch.randn(d, rank, generator=gen, dtype=torch.float64)
     x = torch.randn(n, rank, generator=gen, dtype=torch.float64) @ a.T
@@ -195,8 +221,13 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def test_dtype_and_device_follow_input(device):
     layer = IOBLayer(3).to(device)
     x = torch.randn(2, 3, dtype=torch.float64, device=device)
-    outs = [layer.forward_neck(x, 1), layer.forward_neck(x, torch.tensor([0, 3], device=device)), layer.forward_all(x),
-            layer.forward_mask(x, torch.ones(3, device=device)), layer.forward_sampled(x)[0]]
+    outs = [
+        layer.forward_neck(x, 1),
+        layer.forward_neck(x, torch.tensor([0, 3], device=device)),
+        layer.forward_all(x),
+        layer.forward_mask(x, torch.ones(3, device=device)),
+        layer.forward_sampled(x)[0],
+    ]
     assert all(o.dtype == torch.float64 and o.device == x.device for o in outs)
     q = OrderedInfNet(GaussianEncoder(4, 3), layer).to(device, torch.float64)
     z = q(torch.randn(2, 4, dtype=torch.float64, device=device)).rsample(2)
@@ -218,8 +249,24 @@ def test_bad_arguments_raise_with_expected_and_actual():
         layer.forward_mask(x, torch.ones(4))
     with pytest.raises(ValueError, match=r"4 features.*n_features=3"):
         layer(torch.randn(2, 4))
-    with pytest.raises(ValueError, match="sampler"):
-        IOBLayer(3, sampler="binomial")
+    with pytest.raises(TypeError, match="widths must be a callable"):
+        IOBLayer(3, widths="binomial")
+    with pytest.raises(TypeError, match="n_features must be an int; got float"):
+        IOBLayer(3.0)
+    with pytest.raises(ValueError, match="n_features must be >= 1; got 0"):
+        IOBLayer(0)
+    with pytest.raises(TypeError, match="n_open must be an int or a tensor.*float"):
+        layer.forward_neck(x, 1.5)
+    with pytest.raises(TypeError, match="integer tensor.*torch.float32"):
+        layer.forward_neck(x, torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="mask must be a tensor; got list"):
+        layer.forward_mask(x, [1.0, 0.0, 1.0])
+    with pytest.raises(TypeError, match="x must be a tensor.*list"):
+        layer([[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="IOBLayer; got Linear"):
+        OrderedInfNet(GaussianEncoder(4, 3), torch.nn.Linear(3, 3))
+    with pytest.raises(TypeError, match="n_points must be an int; got float"):
+        intrinsic_dimension([1.0, 0.5], 10.0, 1.0)
     with pytest.raises(ValueError, match=r"0\.\.3.*5"):
         OrderedInfNet(GaussianEncoder(4, 3), layer, n_open=5)
     with pytest.raises(ValueError, match="n_points"):

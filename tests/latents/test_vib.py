@@ -1,4 +1,5 @@
 """VIB: closed-form KL vs Monte Carlo, beta-weighted ELBO, use under every pathwise/score loss."""
+
 from __future__ import annotations
 
 import importlib
@@ -64,12 +65,13 @@ def test_beta_one_equals_plain_elbo():
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("pathwise", [True, False])
-def test_beta_elbo_value_is_lik_plus_beta_log_ratio(pathwise):
+def test_beta_elbo_value_is_lik_plus_beta_log_ratio():
+    # ELBO is pathwise only (the score-function ELBO is Reinforce, which has no beta).
+    pathwise = True
     enc, dec, x, y = _models(learn_prior=True, dtype=torch.float64)
     beta = 0.3
     torch.manual_seed(5)
-    loss = ELBO(enc, dec, n_samples=6, beta=beta, pathwise=pathwise)(x, target=y)
+    loss = ELBO(enc, dec, n_samples=6, beta=beta)(x, target=y)
     torch.manual_seed(5)
     q = enc(x)
     z = q.rsample(6) if pathwise else q.sample(6)
@@ -81,8 +83,12 @@ def test_beta_elbo_value_is_lik_plus_beta_log_ratio(pathwise):
 
 
 def _losses():
-    out = [(ELBO, {"n_samples": 3}), (ELBO, {"n_samples": 3, "beta": 0.1}), (IWAE, {"n_samples": 3}),
-           (VIMCO, {"n_samples": 3})]
+    out = [
+        (ELBO, {"n_samples": 3}),
+        (ELBO, {"n_samples": 3, "beta": 0.1}),
+        (IWAE, {"n_samples": 3}),
+        (VIMCO, {"n_samples": 3}),
+    ]
     losses = importlib.import_module("vaekit.losses")
     for name in ("STL", "DReG", "IWAE_STL", "IWAESTL", "DReGIWAE"):  # pathwise estimators, where present
         if hasattr(losses, name):
@@ -132,9 +138,55 @@ def test_bad_arguments_raise():
         ELBO(enc, dec, beta=-1.0)
     with pytest.raises(ValueError, match=r"\[4, 7\].*|7"):
         VIBEncoder(torch.nn.Linear(5, 8), feature_dim=7, latent_dim=2)(x)
-    with pytest.raises(ValueError, match="poisson"):
-        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood="poisson")
-    with pytest.raises(ValueError, match="0"):
+    with pytest.raises(TypeError, match="callable.*str 'bernoulli'"):  # no string selects a likelihood
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood="bernoulli")
+    with pytest.raises(TypeError, match="callable.*int"):
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood=3)
+    with pytest.raises(TypeError, match="Distribution.*Tensor"):
+        VIBDecoder(torch.nn.Linear(3, 4), latent_dim=3, likelihood=lambda out: out).likelihood(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=">= 1; got 0"):
         VIBEncoder(torch.nn.Linear(5, 8), feature_dim=8, latent_dim=0)
+    with pytest.raises(TypeError, match="int; got float"):
+        VIBEncoder(torch.nn.Linear(5, 8), feature_dim=8, latent_dim=2.0)
+    with pytest.raises(TypeError, match="nn.Module; got function"):
+        VIBEncoder(lambda x: x, feature_dim=8, latent_dim=2)
+    with pytest.raises(TypeError, match="nn.Module; got str"):
+        VIBDecoder("linear", latent_dim=3)
+    with pytest.raises(TypeError, match="Distribution.*Tensor"):
+        vib_kl(torch.zeros(4, 3), Normal(torch.zeros(3), 1.0))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
         vib_kl(Normal(torch.zeros(4, 3), 1.0), Normal(torch.zeros(2), 1.0))
+
+
+def test_likelihood_is_an_object_bernoulli_and_normal():
+    # The likelihood is any callable out -> Distribution (DESIGN.md: no string selects a mode).
+    from torch.distributions import Bernoulli, Categorical
+
+    from vaekit.latents.vib import categorical_likelihood
+
+    torch.manual_seed(4)
+    head = torch.nn.Linear(3, 6)
+    z, y_bin, y_real = torch.randn(2, 5, 3), torch.randint(2, (2, 6)).float(), torch.randn(2, 6)
+    out = head(z)
+    cases = [
+        (VIBDecoder(head, latent_dim=3), torch.randint(6, (2,)), Categorical(logits=out)),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=categorical_likelihood),
+            torch.randint(6, (2,)),
+            Categorical(logits=out),
+        ),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=lambda o: Bernoulli(logits=o)),
+            y_bin,
+            torch.distributions.Independent(Bernoulli(logits=out), 1),
+        ),
+        (
+            VIBDecoder(head, latent_dim=3, likelihood=lambda o: Normal(o, 1.0)),
+            y_real,
+            torch.distributions.Independent(Normal(out, 1.0), 1),
+        ),
+    ]
+    for dec, y, ref in cases:
+        log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)  # [B, K]
+        expected = ref.log_prob(y.unsqueeze(1)) + log_prior  # [B, K]
+        torch.testing.assert_close(dec(y, z).log_prob(y, z), expected)

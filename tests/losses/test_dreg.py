@@ -5,21 +5,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 
+from losses.family_helpers import fit_q, set_q_to_posterior
 from vaekit import ELBO, IWAE, STL, DReG
 from vaekit.losses import dreg_estimate
 from vaekit.testing import (
-    assert_matches_reference,
     assert_less_equal_stat,
+    assert_matches_reference,
     assert_unbiased,
+    dreg_reference,
     exact_gradients,
     exact_iwae_gaussian,
     gradient_samples,
     linear_gaussian,
 )
-from vaekit.testing.references_family import dreg_reference
 from vaekit.testing.strategies import tiny_models
-
-from tests.losses.family_helpers import fit_q, set_q_to_posterior
 
 
 def test_dreg_estimate_matches_loop_reference():

@@ -1,5 +1,6 @@
-"""ELBO: unbiased for the exact ELBO gradient (score function on the enumerable SBN; pathwise and
-score function on the linear-Gaussian model), against its float64 loop reference, and its value.
+"""ELBO (pathwise) and the score-function ELBO (``Reinforce()`` without baselines, the one place vaekit
+defines it): unbiased for the exact ELBO gradient (score function on the enumerable SBN; pathwise
+and score function on the linear-Gaussian model), against the float64 loop reference, and the value.
 
 Statistical asserts: each has a family-wise failure rate of FAILURE_RATE (Bonferroni over the
 gradient coordinates) for an unbiased estimator; seeds are fixed (derandomized hypothesis).
@@ -11,11 +12,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaekit import ELBO, elbo_estimate
+from vaekit import ELBO, Reinforce, elbo_estimate, reinforce_estimate
 from vaekit.testing import (
+    assert_gradient_unbiased,
     assert_loss_matches_reference,
     assert_matches_reference,
-    assert_gradient_unbiased,
     assert_unbiased,
     elbo_reference,
     exact_elbo,
@@ -38,16 +39,17 @@ def _exact(spec, q, p, x):
 def test_elbo_gradient_is_unbiased_for_both_models(spec):
     torch.manual_seed(spec.seed)
     q, p, x = spec.build()
-    loss_fn = ELBO(q, p, n_samples=spec.n_samples)
-    assert loss_fn.inf_net.has_rsample == (spec.kind == "gaussian")  # pathwise exactly when q has rsample
+    # pathwise exactly when q has rsample: ELBO; otherwise the score-function ELBO, Reinforce()
+    loss_fn = ELBO(q, p, n_samples=spec.n_samples) if q.has_rsample else Reinforce(q, p, n_samples=spec.n_samples)
+    assert q.has_rsample == (spec.kind == "gaussian")
     assert_gradient_unbiased(loss_fn, x, _exact(spec, q, p, x), n_draws=N_DRAWS, replicas=REPLICAS,
-                             failure_rate=FAILURE_RATE, name=f"ELBO {spec}")
+                             failure_rate=FAILURE_RATE, name=f"{type(loss_fn).__name__} {spec}")
 
 
 def test_score_function_elbo_on_a_reparameterisable_family_is_unbiased():
-    """pathwise=False forces the score function even when q has rsample."""
+    """Reinforce() draws with sample (no gradient path) even when q has rsample."""
     q, p, x = linear_gaussian(2, 2, seed=11)
-    assert_gradient_unbiased(ELBO(q, p, n_samples=2, pathwise=False), x, lambda: exact_elbo_gaussian(q, p, x),
+    assert_gradient_unbiased(Reinforce(q, p, n_samples=2), x, lambda: exact_elbo_gaussian(q, p, x),
                              n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE)
 
 
@@ -58,8 +60,8 @@ def test_elbo_estimate_matches_the_float64_loop_reference(b, k, spread, seed, sc
     g = torch.Generator().manual_seed(seed)
     log_p = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
     log_q = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
-    assert_matches_reference(lambda lp, lq: elbo_estimate(lp, lq, score_function=score),
-                             lambda lp, lq: elbo_reference(lp, lq, score_function=score),
+    estimate = (lambda lp, lq: reinforce_estimate(lp, lq)) if score else elbo_estimate
+    assert_matches_reference(estimate, lambda lp, lq: elbo_reference(lp, lq, score_function=score),
                              [log_p, log_q], rtol=1e-12, atol=1e-9, generator=g)
 
 
@@ -71,22 +73,39 @@ def test_elbo_module_matches_reference_on_the_same_draw(kind):
     else:
         q, p, x = linear_gaussian(2, 2, batch=3, seed=1, rsample=kind == "gaussian-pathwise")
     score = kind != "gaussian-pathwise"
-    assert_loss_matches_reference(ELBO(q, p, n_samples=4), x,
-                                  lambda lp, lq: elbo_reference(lp, lq, score_function=score), reparam=not score, seed=3)
+    loss_fn = Reinforce(q, p, n_samples=4) if score else ELBO(q, p, n_samples=4)
+
+    def reference(m, x):
+        _, lp, lq = m.draw(x, x, reparam=not score)
+        return elbo_reference(lp, lq, score_function=score)
+
+    assert_loss_matches_reference(loss_fn, x, reference, seed=3)
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_elbo_loss_value_is_unbiased_for_minus_the_elbo(k):
     q, p, x = tiny_sbn(3, 2, batch=2, seed=4)
-    loss_fn = ELBO(q, p, n_samples=k)
+    loss_fn = Reinforce(q, p, n_samples=k)  # the score-function ELBO: binary latents
     with torch.no_grad():
         values = torch.stack([loss_fn(x.repeat(20, 1)) for _ in range(200)])  # [N]: each the mean of 20 draws
         assert_unbiased(values, -exact_elbo(q, p, x).mean(), failure_rate=FAILURE_RATE)
 
 
-def test_elbo_picks_pathwise_iff_rsample_and_rejects_forced_pathwise_without_it():
+def test_elbo_is_pathwise_and_rejects_a_q_without_rsample_pointing_to_reinforce():
     q, p, _ = linear_gaussian(rsample=True)
-    assert ELBO(q, p).pathwise is None and q.has_rsample
+    assert q.has_rsample
+    ELBO(q, p)
     q2, p2, _ = tiny_sbn()
-    with pytest.raises(ValueError, match="has_rsample is False"):
-        ELBO(q2, p2, pathwise=True)
+    with pytest.raises(ValueError, match="has_rsample is False; use Reinforce"):
+        ELBO(q2, p2)
+    with pytest.raises(TypeError, match="pathwise"):
+        ELBO(q, p, pathwise=False)  # no mode switch: the score-function ELBO is Reinforce
+
+
+def test_score_function_elbo_is_reinforce_without_baselines_on_the_same_draws():
+    """Value and gradients of Reinforce() equal the score-function ELBO reference formula exactly."""
+    q, p, x = tiny_sbn(3, 2, batch=3, seed=2)
+    loss_fn = Reinforce(q, p, n_samples=3)
+    assert len(loss_fn.baselines) == 0
+    assert_loss_matches_reference(
+        loss_fn, x, lambda m, x: elbo_reference(*m.draw(x, x, reparam=False)[1:], score_function=True), seed=5)

@@ -37,9 +37,14 @@ def test_nvil_estimate_matches_the_float64_loop_reference(seed, n_layers):
     lq = (3 * torch.randn(2, 4, n_layers, generator=g, dtype=torch.float64)).requires_grad_()
     base = torch.randn(2, 4, n_layers, generator=g, dtype=torch.float64)
     scale = 1 + torch.rand(n_layers, generator=g, dtype=torch.float64)
-    assert_matches_reference(lambda a, b: nvil_estimate(a, b, base, scale=scale),
-                             lambda a, b: nvil_reference(a, b, base, scale), [lp, lq], rtol=1e-10, atol=1e-10,
-                             generator=g)
+    assert_matches_reference(
+        lambda a, b: nvil_estimate(a, b, base, scale=scale),
+        lambda a, b: nvil_reference(a, b, base, scale),
+        [lp, lq],
+        rtol=1e-10,
+        atol=1e-10,
+        generator=g,
+    )
 
 
 def test_nvil_on_a_one_layer_model_is_reinforce_with_nvil_baselines():
@@ -108,3 +113,20 @@ def test_nvil_errors():
     loss_fn = NVIL(q, p, baseline_nets=[nn.Linear(5, 1), nn.Linear(3, 2)])
     with pytest.raises(ValueError, match=r"baseline_nets\[1\]"):
         loss_fn(torch.bernoulli(torch.full((2, 5), 0.5)))
+
+
+def test_running_state_follows_the_models_dtype_and_updates_only_when_training_with_grad():
+    q, p = LayeredBernoulliEncoder(5, (3, 2)), LayeredSigmoidBeliefNet((3, 2), 5)
+    loss_fn = NVIL(q.double(), p.double(), n_samples=2, baseline_nets=[nn.Linear(5, 1), nn.Linear(3, 1)]).double()
+    assert loss_fn.mean.dtype == torch.float64 and loss_fn.variance.dtype == torch.float64
+    x = torch.bernoulli(torch.full((4, 5), 0.5, dtype=torch.float64))
+    loss_fn.eval()
+    loss_fn(x)
+    with torch.no_grad():
+        loss_fn.train()(x)
+    assert int(loss_fn.n_updates) == 0 and not loss_fn.mean.any()
+    loss_fn.train()(x)
+    assert int(loss_fn.n_updates) == 1 and loss_fn.mean.dtype == torch.float64 and loss_fn.mean.abs().sum() > 0
+    # float32 models built in float32: the state starts (and stays) in float32
+    q32, p32 = LayeredBernoulliEncoder(5, (3, 2)), LayeredSigmoidBeliefNet((3, 2), 5)
+    assert NVIL(q32, p32).mean.dtype == torch.float32

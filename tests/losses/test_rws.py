@@ -6,28 +6,26 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from vaekit import RWS
-from vaekit.losses import rws_estimate
+from vaekit import RWS, RWSDReG
+from vaekit.losses import rws_dreg_estimate, rws_estimate
 from vaekit.testing import (
     assert_matches_reference,
     assert_unbiased,
     exact_gradients,
     exact_iwae,
     exact_iwae_gaussian,
-    flat,
-    gradient_samples,
-    linear_gaussian,
-    tiny_sbn,
-)
-from vaekit.testing.references_family import (
     exact_posterior_fit,
     exact_rws_wake_phi,
     exact_rws_wake_phi_gaussian,
     exact_sleep_objective,
+    flat,
+    gradient_samples,
+    linear_gaussian,
+    rws_dreg_reference,
     rws_reference,
+    tiny_sbn,
 )
 from vaekit.testing.strategies import tiny_models
-
 
 
 @pytest.mark.parametrize("wake_weight, dreg", [(1.0, False), (0.0, False), (0.3, False), (1.0, True), (0.6, True)])
@@ -38,16 +36,20 @@ def test_rws_estimate_matches_loop_reference(wake_weight, dreg):
         return torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
 
     for k in (1, 4):
-        ins = [rnd(3, k), rnd(3, k), rnd(5)] + ([rnd(3, k), rnd(3, k)] if dreg else [])
-        kw = dict(log_p_fixed_z=ins[3], log_q_stopped=ins[4]) if dreg else {}
-        assert_matches_reference(lambda *a: rws_estimate(*a[:3], wake_weight=wake_weight, **kw),
-                                 lambda *a: rws_reference(*a[:3], wake_weight=wake_weight, **kw), ins, generator=g)
+        if dreg:  # (log_p, log_q_stopped, log_p_fixed_z, sleep_log_q)
+            ins = [rnd(3, k), rnd(3, k), rnd(3, k), rnd(5)]
+            estimate, reference = rws_dreg_estimate, rws_dreg_reference
+        else:  # (log_p, log_q, sleep_log_q)
+            ins = [rnd(3, k), rnd(3, k), rnd(5)]
+            estimate, reference = rws_estimate, rws_reference
+        assert_matches_reference(lambda *a: estimate(*a, wake_weight=wake_weight),  # noqa: B023 (called at once)
+                                 lambda *a: reference(*a, wake_weight=wake_weight), ins, generator=g)  # noqa: B023 (called at once)
 
 
 @settings(max_examples=3)
 @given(spec=tiny_models(min_k=1, max_k=3))
 def test_wake_theta_wake_phi_sleep_phi_mixture_unbiased(spec):
-    """phi_update="mixture", mixture=0.3. theta: E[grad] == -grad_theta IWAE_K (K-tuples enumerated);
+    """wake_weight=0.3. theta: E[grad] == -grad_theta IWAE_K (K-tuples enumerated);
     phi: E[grad] == -(0.3 E[sum_k wt_k grad log q(z_k|x)] + 0.7 grad E_{p(x,z)} log q(z|x)), both
     exact by enumeration (K-tuples of z; all x and z). z-test, family-wise failure rate 1e-3."""
     q, p, x = spec.build()
@@ -56,7 +58,7 @@ def test_wake_theta_wake_phi_sleep_phi_mixture_unbiased(spec):
     exact_phi = exact_gradients(
         lambda: -(0.3 * exact_rws_wake_phi(q, p, x, k).mean() + 0.7 * exact_sleep_objective(q, p, spec.data_dim)), phi)
     exact_theta = exact_gradients(lambda: -exact_iwae(q, p, x, k).mean(), theta)
-    loss_fn = RWS(q, p, n_samples=k, phi_update="mixture", mixture=0.3)
+    loss_fn = RWS(q, p, n_samples=k, wake_weight=0.3)
     samples = gradient_samples(loss_fn, x, phi + theta, 300, replicas=20)
     assert_unbiased(samples, exact_phi + exact_theta, failure_rate=1e-3, name="RWS-mixture")
 
@@ -72,7 +74,7 @@ def test_wake_phi_bias_shrinks_monotonically_with_k():
     target = flat(exact_gradients(lambda: exact_posterior_fit(q, p, x).mean(), phi))
     gaps = []
     for k in (1, 2, 4, 8):
-        expected = flat(exact_gradients(lambda: exact_rws_wake_phi(q, p, x, k).mean(), phi))
+        expected = flat(exact_gradients(lambda: exact_rws_wake_phi(q, p, x, k).mean(), phi))  # noqa: B023 (called at once)
         gaps.append(float((expected - target).norm()))
     assert gaps[0] == pytest.approx(float(target.norm()), rel=1e-9)
     assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
@@ -82,30 +84,35 @@ def test_wake_phi_bias_shrinks_monotonically_with_k():
 
 
 def test_dreg_wake_phi_unbiased_on_linear_gaussian():
-    """RWS(dreg=True) on linear_gaussian(latent_dim=1), K = 2: phi's gradient matches the exact
+    """RWSDReG on linear_gaussian(latent_dim=1), K = 2: phi's gradient matches the exact
     expectation of the ordinary wake-phi update (Gauss-Hermite quadrature, 40 nodes per dim) and
     theta's matches -grad_theta IWAE_2 (quadrature). z-test, family-wise failure rate 1e-3."""
     q, p, x = linear_gaussian(latent_dim=1, seed=1)
     phi, theta = list(q.parameters()), list(p.parameters())
     exact = (exact_gradients(lambda: -exact_rws_wake_phi_gaussian(q, p, x, 2).mean(), phi)
              + exact_gradients(lambda: -exact_iwae_gaussian(q, p, x, 2).mean(), theta))
-    samples = gradient_samples(RWS(q, p, n_samples=2, dreg=True), x, phi + theta, 300, replicas=20)
+    samples = gradient_samples(RWSDReG(q, p, n_samples=2), x, phi + theta, 300, replicas=20)
     assert_unbiased(samples, exact, failure_rate=1e-3, name="RWS-DReG")
 
 
 def test_construction_errors_and_value():
     q, p, x = tiny_sbn()
     with pytest.raises(ValueError, match="reparameterisable"):
-        RWS(q, p, dreg=True)
+        RWSDReG(q, p)
     qg, pg, _ = linear_gaussian()
-    with pytest.raises(ValueError, match="phi_update='sleep'"):
-        RWS(qg, pg, dreg=True, phi_update="sleep")
-    with pytest.raises(ValueError, match="phi_update"):
-        RWS(q, p, phi_update="both")
-    with pytest.raises(ValueError, match="mixture"):
-        RWS(q, p, phi_update="mixture", mixture=1.5)
-    loss_fn = RWS(q, p, n_samples=3, phi_update="sleep")
+    with pytest.raises(ValueError, match="RWSDReG: wake_weight must be in \\(0, 1\\].*use RWS"):
+        RWSDReG(qg, pg, wake_weight=0.0)
+    with pytest.raises(TypeError, match="phi_update"):
+        RWS(q, p, phi_update="both")  # no string modes: wake_weight says it
+    with pytest.raises(TypeError, match="wake_weight must be a float; got str"):
+        RWS(q, p, wake_weight="mixture")
+    with pytest.raises(ValueError, match="wake_weight must be in \\[0, 1\\]; got 1.5"):
+        RWS(q, p, wake_weight=1.5)
+    with pytest.raises(ValueError, match="needs sleep_log_q"):
+        rws_estimate(torch.zeros(2, 3), torch.zeros(2, 3), wake_weight=0.5)
+    loss_fn = RWS(q, p, n_samples=3, wake_weight=0.0)
     loss = loss_fn(x)
-    torch.testing.assert_close(loss, -torch.logsumexp(loss_fn.log_p_ - loss_fn.log_q_, -1).sub(torch.log(torch.tensor(3.0))).mean())
+    iwae_3 = torch.logsumexp(loss_fn.log_p_ - loss_fn.log_q_, -1).sub(torch.log(torch.tensor(3.0)))
+    torch.testing.assert_close(loss, -iwae_3.mean())
     with pytest.raises(ValueError, match="target == x"):
         loss_fn(x, target=x.clone())

@@ -7,10 +7,17 @@ from hypothesis import given, settings
 
 from vaekit import WakeSleep
 from vaekit.losses import wake_sleep_estimate
-from vaekit.testing import assert_matches_reference, assert_unbiased, exact_elbo, exact_gradients, gradient_samples, tiny_sbn
-from vaekit.testing.references_family import exact_sleep_objective, wake_sleep_reference
+from vaekit.testing import (
+    assert_matches_reference,
+    assert_unbiased,
+    exact_elbo,
+    exact_gradients,
+    exact_sleep_objective,
+    gradient_samples,
+    tiny_sbn,
+    wake_sleep_reference,
+)
 from vaekit.testing.strategies import tiny_models
-
 
 
 def test_wake_sleep_estimate_matches_loop_reference():

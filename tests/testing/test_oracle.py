@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaekit import ELBO, IWAE, VIMCO
+from vaekit import IWAE, VIMCO, Reinforce
 from vaekit.testing import (
     LinearGaussianModel,
     TinyModel,
@@ -175,8 +175,8 @@ def test_exact_iwae_gaussian_quadrature_is_exact_at_k1_and_converged_at_k2():
         q, p, x = linear_gaussian(2, h, batch=2, seed=3)
         params = list(q.parameters()) + list(p.parameters())
         assert torch.allclose(exact_iwae_gaussian(q, p, x, 1), exact_elbo_gaussian(q, p, x), atol=1e-10)
-        g_closed = flat(exact_gradients(lambda: exact_elbo_gaussian(q, p, x).sum(), params))
-        g_quad = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 1).sum(), params))
+        g_closed = flat(exact_gradients(lambda: exact_elbo_gaussian(q, p, x).sum(), params))  # noqa: B023 (called at once)
+        g_quad = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 1).sum(), params))  # noqa: B023 (called at once)
         assert torch.allclose(g_quad, g_closed, atol=1e-9)
         # The documented accuracy of the default rule, checked by refinement (gradients for K*H = 2
         # only, to keep the test fast).
@@ -184,8 +184,8 @@ def test_exact_iwae_gaussian_quadrature_is_exact_at_k1_and_converged_at_k2():
         coarse = exact_iwae_gaussian(q, p, x, 2)
         assert torch.allclose(coarse, exact_iwae_gaussian(q, p, x, 2, n_nodes=fine_nodes), atol=tol)
         if h == 1:
-            g_coarse = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 2).sum(), params))
-            g_fine = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 2, n_nodes=fine_nodes).sum(), params))
+            g_coarse = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 2).sum(), params))  # noqa: B023 (called at once)
+            g_fine = flat(exact_gradients(lambda: exact_iwae_gaussian(q, p, x, 2, n_nodes=fine_nodes).sum(), params))  # noqa: B023 (called at once)
             assert torch.allclose(g_coarse, g_fine, atol=tol)
         log_px = p.log_marginal(x)
         assert (exact_elbo_gaussian(q, p, x) < coarse).all() and (coarse < log_px).all()
@@ -227,7 +227,7 @@ def test_gradient_samples_passes_target_and_zero_fills_unused_params():
 
     def loss_fn(xb, target=None):
         seen.append(None if target is None else tuple(target.shape))
-        return ELBO(q, p)(xb, target=target)
+        return Reinforce(q, p)(xb, target=target)  # the score-function ELBO
 
     rows = gradient_samples(loss_fn, x, [unused] + list(p.parameters()), 3, target=x.flip(0), replicas=2)
     assert seen == [(4, 3)] * 3 and (rows[:, :3] == 0).all() and rows.shape == (3, 14)

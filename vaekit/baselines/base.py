@@ -1,12 +1,14 @@
 """``Baseline``: the one small class every control variate subclasses, and how a loss applies a list of them."""
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines"]
+__all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines", "follow_dtype"]
 
 
 class Baseline(nn.Module):
@@ -73,13 +75,14 @@ class Baseline(nn.Module):
 class CentredSignal(NamedTuple):
     """What :func:`apply_baselines` returns.
 
-    ``signal == (raw - shift) / scale``; ``seen[i]`` is the signal baseline ``i`` received (for
+    ``signal == (raw - shift) / scale``, where a None ``shift`` is 0 and a None ``scale`` is 1 (no
+    stage shifted or rescaled); ``seen[i]`` is the signal baseline ``i`` received (for
     :func:`update_baselines`); ``fit_loss`` is the summed penalty of learned baselines (or None).
     """
 
     signal: Tensor
-    shift: Tensor
-    scale: Tensor
+    shift: Tensor | None
+    scale: Tensor | None
     fit_loss: Tensor | None
     seen: list[Tensor]
 
@@ -88,12 +91,13 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
     """Apply ``baselines`` in order to a learning signal: centre (and rescale) it.
 
     Each stage maps the current signal s to (s - b) / c; the composition is tracked as one affine
-    map ``(raw - shift) / scale`` so an estimator can take ``shift`` and ``scale`` as inputs.
-    Stage outputs are detached: only the fit penalty carries gradient (into learned baselines).
+    map ``(raw - shift) / scale`` so an estimator can take ``shift`` and ``scale`` as inputs (None
+    where no stage shifts or rescales: no neutral tensors are built). Stage outputs are detached:
+    only the fit penalty carries gradient (into learned baselines).
 
     Shapes:
         signal: ``[B, K]``; x: ``[B, *x_shape]``; returns ``signal`` ``[B, K]`` and ``shift``,
-        ``scale`` broadcastable to ``[B, K]``.
+        ``scale`` broadcastable to ``[B, K]`` (or None).
 
     Example:
         >>> import torch
@@ -101,32 +105,38 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
         >>> apply_baselines([LeaveOneOut()], torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 2)).signal.tolist()
         [[-1.5, 0.0, 1.5]]
     """
-    raw = signal.detach()
-    current = raw
-    shift = raw.new_zeros(())
-    scale = raw.new_ones(())
+    current = signal.detach()
+    shift: Tensor | None = None
+    scale: Tensor | None = None
     penalty: Tensor | None = None
     seen: list[Tensor] = []
+    # In eager mode transform is called directly; under torch.compile through _read_outside_graph.
+    read = _read_outside_graph if torch.compiler.is_compiling() else _read
     for baseline in baselines:
         seen.append(current)
-        b, c = _read(baseline, current, x)
+        b, c = read(baseline, current, x)
         if b is not None:
             fit = baseline.fit_loss(current, b)
             if fit is not None:
                 penalty = fit if penalty is None else penalty + fit
             b = b.detach()
             # (raw - shift)/scale - b == (raw - (shift + b*scale)) / scale
-            shift = shift + b * scale
+            step = b if scale is None else b * scale
+            shift = step if shift is None else shift + step
             current = current - b  # [B, K]
         if c is not None:
             c = c.detach()
-            scale = scale * c
+            scale = c if scale is None else scale * c
             current = current / c  # [B, K]
     return CentredSignal(current, shift, scale, penalty, seen)
 
 
-@torch.compiler.disable
 def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    return baseline.transform(signal, x)
+
+
+@torch.compiler.disable
+def _read_outside_graph(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """``baseline.transform`` run outside any torch.compile graph.
 
     Running baselines are read here and written in place by ``update`` later in the same call.
@@ -140,6 +150,20 @@ def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None,
 
 
 def update_baselines(baselines: Sequence[Baseline], seen: Sequence[Tensor]) -> None:
-    """Call ``update`` on every baseline with the signal it saw; do this after the estimate is built."""
+    """Call ``update`` on every baseline with the signal it saw; do this after the estimate is built,
+    and only when training (the loss checks ``training`` and ``torch.is_grad_enabled()``)."""
     for baseline, s in zip(baselines, seen):
         baseline.update(s)
+
+
+def follow_dtype(module: nn.Module, name: str, like: Tensor) -> Tensor:
+    """Buffer ``name`` of ``module`` in the dtype of ``like``, converted in place on first need.
+
+    Running state follows the models' dtype (the signal's), whether or not the loss was moved with
+    ``.double()``: a float32 running mean of float64 log-weights would round them.
+    """
+    buf = getattr(module, name)
+    if buf.dtype != like.dtype and like.is_floating_point():
+        buf = buf.to(like.dtype)
+        setattr(module, name, buf)  # a registered buffer: stays in state_dict
+    return buf

@@ -28,7 +28,8 @@ class InputDependentBaseline(Baseline):
 
     Example:
         >>> import torch
-        >>> bl = InputDependentBaseline(torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)))
+        >>> net = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+        >>> bl = InputDependentBaseline(net)
         >>> tuple(bl(torch.zeros(3, 4), torch.zeros(3, 5)).shape)
         (3, 1)
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vaekit.baselines.base import Baseline
+from vaekit.baselines.base import Baseline, follow_dtype
 
 __all__ = ["MovingAverage"]
 
@@ -14,7 +14,8 @@ class MovingAverage(Baseline):
 
     The running mean is updated only after it is used, so it never depends on the samples it is
     subtracted from and the estimator stays unbiased. The first update sets c to the batch mean
-    (no warm-up from 0). State: buffers ``value`` and ``n_updates`` (in ``state_dict``).
+    (no warm-up from 0). State: buffers ``value`` (in the signal's dtype, that is the models') and
+    ``n_updates`` (in ``state_dict``). A loss updates it only when training with gradients on.
 
     Shapes:
         signal: ``[B, K]``; returns a 0-d tensor.
@@ -34,6 +35,9 @@ class MovingAverage(Baseline):
         2.0
     """
 
+    value: Tensor
+    n_updates: Tensor
+
     def __init__(self, *, decay: float = 0.9):
         super().__init__()
         if not 0.0 <= decay < 1.0:
@@ -43,10 +47,11 @@ class MovingAverage(Baseline):
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
 
     def forward(self, signal: Tensor, x: Tensor) -> Tensor:
-        return self.value.to(signal.dtype).clone()  # a copy: update() writes the buffer in place
+        return follow_dtype(self, "value", signal).clone()  # a copy: update() writes the buffer in place
 
     def update(self, signal: Tensor) -> None:
-        batch_mean = signal.detach().mean().to(self.value.dtype)
+        follow_dtype(self, "value", signal)
+        batch_mean = signal.detach().mean()
         # torch.where instead of a Python branch: no host sync on the first-update check.
         new = torch.where(self.n_updates > 0, self.decay * self.value + (1 - self.decay) * batch_mean, batch_mean)
         self.value.copy_(new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vaekit.baselines.base import Baseline
+from vaekit.baselines.base import Baseline, follow_dtype
 
 __all__ = ["VarianceNormalization"]
 
@@ -17,7 +17,11 @@ class VarianceNormalization(Baseline):
     the unbiased estimate divided by max(1, sqrt(v)): an adaptive step size that keeps the
     gradient's magnitude stable while the signal's scale changes during training (it is not
     unbiased for the objective's gradient itself unless v <= 1). Place it last in a list of
-    baselines (after the shifts), as in NVIL. Buffers: ``variance``, ``n_updates``.
+    baselines (after the shifts), as in NVIL. Buffers: ``variance`` (in the signal's dtype),
+    ``n_updates``; a loss updates them only when training with gradients on.
+
+    Bias: with a running scale above 1 the phi-gradient is the unbiased one divided by that scale,
+    so as an estimate of the objective's gradient it is biased (shrunk); its direction is kept.
 
     Shapes:
         signal: ``[B, K]``; the scale is 0-d.
@@ -36,6 +40,9 @@ class VarianceNormalization(Baseline):
         2.0
     """
 
+    variance: Tensor
+    n_updates: Tensor
+
     def __init__(self, *, decay: float = 0.9):
         super().__init__()
         if not 0.0 <= decay < 1.0:
@@ -48,15 +55,16 @@ class VarianceNormalization(Baseline):
         """No shift: normalisation only rescales (see ``transform``)."""
         return signal.new_zeros(())
 
-    def scale(self, dtype: torch.dtype) -> Tensor:
-        """The current divisor max(1, sqrt(v)), 0-d."""
-        return self.variance.to(dtype).sqrt().clamp_min(1.0)
+    def scale(self, like: Tensor) -> Tensor:
+        """The current divisor max(1, sqrt(v)), 0-d, in the dtype of ``like``."""
+        return follow_dtype(self, "variance", like).sqrt().clamp_min(1.0)
 
     def transform(self, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        return None, self.scale(signal.dtype)
+        return None, self.scale(signal)
 
     def update(self, signal: Tensor) -> None:
-        batch_var = signal.detach().var(unbiased=False).to(self.variance.dtype)
+        follow_dtype(self, "variance", signal)
+        batch_var = signal.detach().var(unbiased=False)
         new = torch.where(self.n_updates > 0, self.decay * self.variance + (1 - self.decay) * batch_var, batch_var)
         self.variance.copy_(new)
         self.n_updates.add_(1)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vaekit.latents.bernoulli import BinarySupportCheck
 from vaekit.latents.mlp import mlp
 from vaekit.models import GenModel, InfNet
 
@@ -400,6 +401,8 @@ class _LayeredGenModel(GenModel):
         self.latent_nets = nn.ModuleList(mlp(sizes[i + 1], width * sizes[i], hidden) for i in range(len(sizes) - 1))
         self.data_net = mlp(sizes[0], data_dim, hidden)
         self._cache: tuple | None = None
+        self.x_shape_ = (data_dim,)  # the likelihood's event shape, what a loss checks the target against
+        self._support = BinarySupportCheck(type(self).__name__)  # the Bernoulli likelihood scores 0/1 data only
 
     def split(self, z: Tensor) -> tuple[Tensor, ...]:
         """``(z_1, ..., z_L)`` from concatenated latents; see :func:`split_layers`."""
@@ -437,6 +440,7 @@ class _LayeredGenModel(GenModel):
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         _check_x(self, x, self.data_dim)
         _check_z(self, "log_prob", z, self.layer_sizes)
+        self._support(x)
         x_logits, z_params = self._params(z)
         xs = x.reshape(x.shape[0], *([1] * (z.dim() - 2)), x.shape[-1]).expand_as(x_logits)  # [B, *S, D]
         return self._log_prior(z, z_params) + _bernoulli_log_prob(x_logits, xs)  # [B, K]

@@ -1,32 +1,55 @@
-"""Bernoulli latents: a factorised Bernoulli encoder and a sigmoid belief net (Neal 1992)."""
+"""Bernoulli latents: a factorised Bernoulli encoder and a sigmoid belief net (Neal 1992).
+
+Both models run a lean path by default: latents drawn as contiguous ``[B, K, H]`` tensors with
+``rand < sigmoid(logits)``, log-densities as ``z * l - softplus(l)`` (a binary cross-entropy, the
+prior by a matrix-vector product), no ``torch.distributions`` objects built per call (see
+``vaekit.latents.bernoulli``). ``validate_args=True`` switches to the ``torch.distributions``
+path with every argument and support check on.
+"""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli
+from torch.distributions import Bernoulli, Distribution, Independent
 
+from vaekit.latents.bernoulli import BinarySupportCheck, bernoulli_data_log_prob, bernoulli_log_prob, bernoulli_sample
 from vaekit.latents.mlp import mlp
-from vaekit.models import DistributionGenModel, DistributionInfNet
+from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet"]
+
+
+def _check_generator(generator: object, validate_args: bool, owner: str) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{owner}: generator must be a torch.Generator or None; got {type(generator).__name__}")
+    if generator is not None and validate_args:
+        raise ValueError(
+            f"{owner}: an explicit generator is used by the lean path only; pass validate_args=False "
+            "(torch.distributions samplers draw from torch's global generator)"
+        )
 
 
 class BernoulliEncoder(DistributionInfNet):
     """q(z|x) = prod_h Bernoulli(z_h; sigmoid(f(x)_h)), f linear or an MLP. No ``rsample``.
 
+    log q(z|x) = sum_h z_h l_h - softplus(l_h), with l = f(x) the logits, kept after ``q(x)`` in
+    ``params_["logits"]`` (``[B, latent_dim]``), the attribute estimators that need the logits read.
+
     Shapes:
-        x: ``[B, data_dim]``; z: ``[B, K, latent_dim]``; log_prob: ``[B, K]``.
+        x: ``[B, data_dim]``; z: ``[B, K, latent_dim]`` (contiguous); log_prob: ``[B, K]``.
 
     Args:
         data_dim: input width D.
         latent_dim: number of binary latents H.
         hidden: None for a linear map, or hidden widths of a tanh MLP (e.g. 200).
-        validate_args: let torch.distributions check parameters and the support of scored values
-            (off by default: the parameters come from networks, a NaN log-probability is caught by
-            the loss's ``check_finite``, and the checks cost about a fifth of a training step;
-            turn it on to catch, e.g., data that is not 0/1).
+        validate_args: use ``torch.distributions.Bernoulli`` with its argument and support checks
+            (the lean default builds no distribution object and checks nothing per call).
+        generator: an explicit ``torch.Generator`` for ``sample`` (lean path only); None uses
+            torch's global generator.
 
     Example:
         >>> import torch
@@ -35,21 +58,74 @@ class BernoulliEncoder(DistributionInfNet):
         ((2, 5, 3), False)
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: int | Sequence[int] | None = None, *,
-                 validate_args: bool = False):
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        validate_args: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
+        _check_generator(generator, validate_args, type(self).__name__)
         self.net = mlp(data_dim, latent_dim, hidden)
         self.validate_args = validate_args
+        self.generator = generator
 
     def distribution(self, x: Tensor) -> Bernoulli:
         return Bernoulli(logits=self.net(x), validate_args=self.validate_args)  # batch [B, H] -> event [H]
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        """Always False: Bernoulli latents have no reparameterised sampler."""
+        return False
+
+    def forward(self, x: Tensor) -> BernoulliEncoder:
+        if self.validate_args:
+            super().forward(x)
+            return self
+        self.params_ = {"logits": self.net(x)}  # [B, H]
+        return self
+
+    def _logits(self) -> Tensor:
+        params = getattr(self, "params_", None)
+        if params is None:
+            raise RuntimeError(f"call {type(self).__name__}(x) before sample/log_prob")
+        return params["logits"]
+
+    def current_dist(self) -> Distribution:
+        """q(z|x) of the last batch as a Distribution (built on demand from ``params_`` on the lean path)."""
+        if self.validate_args:
+            return super().current_dist()
+        return Independent(Bernoulli(logits=self._logits(), validate_args=False), 1)
+
+    def sample(self, n_samples: int) -> Tensor:
+        if self.validate_args:
+            return super().sample(n_samples)
+        return bernoulli_sample(self._logits(), (n_samples,), generator=self.generator)  # [B, K, H]
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        if self.validate_args:
+            return super().log_prob(z)
+        return bernoulli_log_prob(self._logits().unsqueeze(1), z)  # [B, 1, H] with [B, K, H] -> [B, K]
+
+    def log_prob_detached(self, z: Tensor) -> Tensor:
+        if self.validate_args:
+            return super().log_prob_detached(z)
+        return InfNet.log_prob_detached(self, z)  # log_prob reads params_ only: detaching them is exact
 
 
 class SigmoidBeliefNet(DistributionGenModel):
     """p(z) p(x|z) with p(z) = prod_h Bernoulli(sigmoid(b_h)) and p(x|z) = prod_d Bernoulli(sigmoid(g(z)_d)).
 
     A one-stochastic-layer sigmoid belief net (linear ``g``) or, with ``hidden``, its nonlinear
-    variant with a tanh MLP decoder.
+    variant with a tanh MLP decoder:
+
+        log p(x, z) = z . b - sum_h softplus(b_h) + sum_d [x_d g(z)_d - softplus(g(z)_d)]
+
+    The data must be 0/1: ``log_prob`` raises ``ValueError`` otherwise (checked on the first call
+    and then every 10th (CPU) or 100th (GPU) call; every call with ``validate_args=True``).
 
     Shapes:
         x: ``[B, data_dim]``; z: ``[B, K, latent_dim]``; log_prob: ``[B, K]``.
@@ -58,10 +134,9 @@ class SigmoidBeliefNet(DistributionGenModel):
         latent_dim: H.
         data_dim: D.
         hidden: None (linear) or hidden widths of the decoder MLP.
-        validate_args: let torch.distributions check parameters and the support of scored values
-            (off by default: the parameters come from networks, a NaN log-probability is caught by
-            the loss's ``check_finite``, and the checks cost about a fifth of a training step;
-            turn it on to catch, e.g., data that is not 0/1).
+        validate_args: use ``torch.distributions.Bernoulli`` with its argument and support checks.
+        generator: an explicit ``torch.Generator`` for ``sample`` (lean path only); None uses
+            torch's global generator.
 
     References:
         Neal, "Connectionist learning of belief networks", Artificial Intelligence 1992.
@@ -72,15 +147,64 @@ class SigmoidBeliefNet(DistributionGenModel):
         ((2, 4), (2, 3))
     """
 
-    def __init__(self, latent_dim: int, data_dim: int, hidden: int | Sequence[int] | None = None, *,
-                 validate_args: bool = False):
+    def __init__(
+        self,
+        latent_dim: int,
+        data_dim: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        validate_args: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
+        _check_generator(generator, validate_args, type(self).__name__)
         self.prior_logits = nn.Parameter(torch.zeros(latent_dim))
         self.net = mlp(latent_dim, data_dim, hidden)
         self.validate_args = validate_args
+        self.generator = generator
+        self.data_dim = data_dim
+        self.x_shape_ = (data_dim,)  # the likelihood's event shape, what a loss checks the target against
+        self._support = BinarySupportCheck(type(self).__name__)
+        self._lean: tuple[Tensor, Tensor] | None = None
 
     def prior(self) -> Bernoulli:
         return Bernoulli(logits=self.prior_logits, validate_args=self.validate_args)
 
     def likelihood(self, z: Tensor) -> Bernoulli:
         return Bernoulli(logits=self.net(z), validate_args=self.validate_args)
+
+    def forward(self, x: Tensor, z: Tensor) -> SigmoidBeliefNet:
+        if self.validate_args:
+            super().forward(x, z)
+            return self
+        logits = self.net(z)  # [B, K, D]
+        self._lean = (z, logits)  # reused by log_prob for the same z: one decoder pass per step
+        self.params_ = {"prior_logits": self.prior_logits, "logits": logits}
+        return self
+
+    def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+        if self.validate_args:
+            return super().log_prob(x, z)
+        if x.shape[1:] != (self.data_dim,) or z.dim() != 3 or x.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}.log_prob: expected x [B, {self.data_dim}] and z [B, K, H]; got "
+                f"x {tuple(x.shape)}, z {tuple(z.shape)}"
+            )
+        self._support(x)
+        lean = self._lean
+        logits = lean[1] if lean is not None and lean[0] is z else self.net(z)  # [B, K, D]
+        return self.log_prior(z) + bernoulli_data_log_prob(logits, x)  # [B, K]
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """``log p(z) = z . b - sum_h softplus(b_h)`` of latents ``[B, K, H]`` (any ``[*S, H]``): ``[B, K]``."""
+        if self.validate_args:
+            return super().log_prior(z)
+        return z @ self.prior_logits - F.softplus(self.prior_logits).sum()  # [B, K]
+
+    def sample(self, n: int) -> tuple[Tensor, Tensor]:
+        if self.validate_args:
+            return super().sample(n)
+        with torch.no_grad():
+            z = bernoulli_sample(self.prior_logits.expand(n, -1), generator=self.generator)  # [n, H]
+            x = bernoulli_sample(self.net(z), generator=self.generator)  # [n, D]
+        return x, z

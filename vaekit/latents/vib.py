@@ -10,22 +10,25 @@ generative side (``VIBDecoder``: r(z) p(y|z)), so the pair plugs into any loss:
 ``ELBO(enc, dec, beta=1e-3)(x, target=y)`` is the VIB objective with a Monte Carlo KL; the closed
 form KL(q || r) is ``enc.kl(dec.prior())`` (an upper bound on I(Z; X) up to a constant).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
 
 from vaekit.models import DistributionGenModel, DistributionInfNet
 
-__all__ = ["VIBEncoder", "VIBDecoder", "vib_kl"]
+__all__ = ["VIBEncoder", "VIBDecoder", "vib_kl", "categorical_likelihood"]
 
 
 def _positive_int(name: str, v: object, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{where}: {name} must be a positive int; got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{where}: {name} must be an int; got {type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"{where}: {name} must be >= 1; got {v}")
     return v
 
 
@@ -59,7 +62,7 @@ class VIBEncoder(DistributionInfNet):
     def __init__(self, encoder: nn.Module, *, feature_dim: int, latent_dim: int, rsample: bool = True):
         super().__init__()
         if not isinstance(encoder, nn.Module):
-            raise ValueError(f"VIBEncoder: encoder must be an nn.Module; got {type(encoder).__name__}")
+            raise TypeError(f"VIBEncoder: encoder must be an nn.Module; got {type(encoder).__name__}")
         self.encoder = encoder
         self.feature_dim = _positive_int("feature_dim", feature_dim, "VIBEncoder")
         self.latent_dim = _positive_int("latent_dim", latent_dim, "VIBEncoder")
@@ -82,7 +85,7 @@ class VIBEncoder(DistributionInfNet):
         ``prior`` defaults to N(0, I) on the input's device and dtype; pass ``decoder.prior()``
         for a learnable prior. Its batch dims are reinterpreted as the event (``[latent_dim]``).
         """
-        q = self._dist()
+        q = self.current_dist()
         if prior is None:
             loc = q.mean.new_zeros(self.latent_dim)
             prior = Normal(loc, torch.ones_like(loc))
@@ -97,6 +100,9 @@ def vib_kl(q: Distribution, prior: Distribution) -> Tensor:
     Shapes:
         q: batch ``[B]``, event ``[H]``; prior: batch ``[H]`` or event ``[H]``; returns ``[B]``.
     """
+    for name, d in (("q", q), ("prior", prior)):
+        if not isinstance(d, Distribution):
+            raise TypeError(f"vib_kl: {name} must be a torch.distributions.Distribution; got {type(d).__name__}")
     if not isinstance(q, Independent):
         q = Independent(q, 1)  # batch [B, H] -> [B] with event [H]
     n_extra = len(prior.batch_shape)
@@ -109,19 +115,28 @@ def vib_kl(q: Distribution, prior: Distribution) -> Tensor:
     return kl_divergence(q, prior)  # [B]
 
 
-_LIKELIHOODS: dict[str, Callable[[Tensor], Distribution]] = {
-    "categorical": lambda out: Categorical(logits=out),
-    "bernoulli": lambda out: Bernoulli(logits=out),
-    "normal": lambda out: Normal(out, torch.ones_like(out)),
-}
+def categorical_likelihood(out: Tensor) -> Categorical:
+    """p(y|z) = Categorical(logits=out): the likelihood of a VIB classifier (``VIBDecoder``'s default).
+
+    Shapes:
+        out: ``[*S, C]`` logits; the distribution scores integer labels ``[*S]``.
+
+    Example:
+        >>> import torch
+        >>> categorical_likelihood(torch.zeros(2, 4)).log_prob(torch.tensor([0, 3])).exp().tolist()
+        [0.25, 0.25]
+    """
+    return Categorical(logits=out)
 
 
 class VIBDecoder(DistributionGenModel):
     """r(z) p(y|z): the VIB prior (standard normal, optionally learnable) and a user decoder head.
 
-    ``head`` maps z ``[*S, latent_dim]`` to the parameters of p(y|z); ``likelihood`` turns them
-    into a Distribution: ``"categorical"`` (logits, y integer labels ``[B]``: a VIB classifier),
-    ``"bernoulli"`` (logits, y ``[B, D]``), ``"normal"`` (mean, unit variance), or any callable.
+    ``head`` maps z ``[*S, latent_dim]`` to the parameters of p(y|z); ``likelihood``, any callable
+    ``out -> Distribution``, turns them into the distribution of y: ``categorical_likelihood`` (the
+    default: logits, y integer labels ``[B]``, a VIB classifier), ``lambda out: Bernoulli(logits=out)``
+    (y ``[B, D]``), ``lambda out: Normal(out, 1.0)`` (unit variance), ... Its batch dims past
+    ``[*S]`` are read as y's event.
 
     Shapes:
         y: ``[B, *y_shape]``; z: ``[B, K, latent_dim]``; log_prob(y, z): ``[B, K]``;
@@ -130,7 +145,7 @@ class VIBDecoder(DistributionGenModel):
     Args:
         head: any ``nn.Module`` mapping z to the likelihood's parameters.
         latent_dim: width of z.
-        likelihood: a name above or a callable ``out -> Distribution``.
+        likelihood: a callable ``out -> Distribution`` (default ``categorical_likelihood``).
         learn_prior: make the prior mean and log-scale parameters (else buffers fixed at N(0, I)).
 
     References:
@@ -146,17 +161,24 @@ class VIBDecoder(DistributionGenModel):
         0
     """
 
-    def __init__(self, head: nn.Module, *, latent_dim: int,
-                 likelihood: str | Callable[[Tensor], Distribution] = "categorical", learn_prior: bool = False):
+    def __init__(
+        self,
+        head: nn.Module,
+        *,
+        latent_dim: int,
+        likelihood: Callable[[Tensor], Distribution] = categorical_likelihood,
+        learn_prior: bool = False,
+    ):
         super().__init__()
         if not isinstance(head, nn.Module):
-            raise ValueError(f"VIBDecoder: head must be an nn.Module; got {type(head).__name__}")
-        if isinstance(likelihood, str):
-            if likelihood not in _LIKELIHOODS:
-                raise ValueError(f"VIBDecoder: likelihood must be one of {sorted(_LIKELIHOODS)} or a callable; got {likelihood!r}")
-            likelihood = _LIKELIHOODS[likelihood]
-        elif not callable(likelihood):
-            raise ValueError(f"VIBDecoder: likelihood must be a name or a callable; got {type(likelihood).__name__}")
+            raise TypeError(f"VIBDecoder: head must be an nn.Module; got {type(head).__name__}")
+        if isinstance(likelihood, str) or not callable(likelihood):
+            raise TypeError(
+                "VIBDecoder: likelihood must be a callable out -> Distribution (e.g. lambda out: "
+                f"Bernoulli(logits=out)); got {type(likelihood).__name__} {likelihood!r}"
+            )
+        if not isinstance(learn_prior, bool):
+            raise TypeError(f"VIBDecoder: learn_prior must be a bool; got {type(learn_prior).__name__}")
         self.head = head
         self.latent_dim = _positive_int("latent_dim", latent_dim, "VIBDecoder")
         self._make_likelihood = likelihood
@@ -172,4 +194,9 @@ class VIBDecoder(DistributionGenModel):
         return Normal(self.prior_loc, self.prior_log_scale.exp())  # batch [H] -> event [H]
 
     def likelihood(self, z: Tensor) -> Distribution:
-        return self._make_likelihood(self.head(z))
+        dist = self._make_likelihood(self.head(z))
+        if not isinstance(dist, Distribution):
+            raise TypeError(
+                f"VIBDecoder: likelihood must return a torch.distributions.Distribution; got {type(dist).__name__}"
+            )
+        return dist

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from vaekit._math import logmeanexp, self_normalized_weights, with_grad
+from vaekit._math import dreg_path_term, logmeanexp, self_normalized_weights, weighted_sum, with_grad
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -42,9 +42,7 @@ def dreg_estimate(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor) -
     log_w = log_p - log_q_stopped  # [B, K]
     bound = logmeanexp(log_w, dim=-1)  # [B]
     wt = self_normalized_weights(log_w)  # [B, K]
-    # log_p - log_p_fixed_z is 0 in value and in theta; its phi-gradient runs along z only.
-    path = log_p - log_p_fixed_z - log_q_stopped  # [B, K]
-    surrogate = (wt * log_p_fixed_z).sum(dim=-1) + (wt.pow(2) * path).sum(dim=-1)  # [B]
+    surrogate = weighted_sum(wt, log_p_fixed_z) + dreg_path_term(wt.pow(2), log_p, log_p_fixed_z, log_q_stopped)  # [B]
     return with_grad(bound, surrogate)
 
 
@@ -54,7 +52,8 @@ class DReG(Loss):
     Objective and gradient: see :func:`dreg_estimate`. ``loss = -mean_b IWAE_K(x_b)``. Runs the
     generative model twice per call (at z_k and at detached z_k) to keep theta's and phi's
     gradients apart. Construction raises ValueError if ``inf_net.has_rsample`` is False. For the
-    DReG form of RWS's wake-phi update see ``RWS(dreg=True)``.
+    DReG form of RWS's wake-phi update see ``RWSDReG``. At its first call the loss verifies that
+    ``inf_net.log_prob_detached`` reaches q's parameters only through z (ValueError otherwise).
 
     Shapes:
         x: ``[B, *x_shape]``; returns a scalar. ``log_p_``, ``log_q_``: ``[B, K]``.
@@ -63,7 +62,7 @@ class DReG(Loss):
         inf_net: q(z|x), with rsample.
         gen_model: p(x, z).
         n_samples: K >= 1 (K = 1 gives STL's ELBO gradient).
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Tucker, Lawson, Gu & Maddison, ICLR 2019.
@@ -75,11 +74,12 @@ class DReG(Loss):
         >>> loss_fn(torch.bernoulli(torch.full((4, 6), 0.5))).backward()
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True,
+                 sync_every: int | None = None):
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         self.require_rsample("DReG")
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         z, log_p, _ = self.draw(x, target, reparam=True)
         log_q_stopped, log_p_fixed_z = self.stopped_terms(z, target)  # [B, K] each
-        return -dreg_estimate(log_p, log_q_stopped, log_p_fixed_z).mean(dim=0)
+        return dreg_estimate(log_p, log_q_stopped, log_p_fixed_z)

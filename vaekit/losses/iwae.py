@@ -52,7 +52,7 @@ class IWAE(Loss):
         n_samples: K >= 1.
         pathwise: None (default) picks pathwise iff ``inf_net.has_rsample``; True forces it
             (ValueError at construction without rsample); False forces the score function.
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
@@ -65,8 +65,8 @@ class IWAE(Loss):
     """
 
     def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5,
-                 pathwise: bool | None = None, check_finite: bool = True):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+                 pathwise: bool | None = None, check_finite: bool = True, sync_every: int | None = None):
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if pathwise:
             self.require_rsample("IWAE(pathwise=True)")
         self.pathwise = pathwise
@@ -74,4 +74,7 @@ class IWAE(Loss):
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         reparam = self.inf_net.has_rsample if self.pathwise is None else self.pathwise
         _, log_p, log_q = self.draw(x, target, reparam=reparam)
-        return -iwae_estimate(log_p, log_q, score_function=not reparam).mean(dim=0)
+        return iwae_estimate(log_p, log_q, score_function=not reparam)
+
+    def extra_repr(self) -> str:
+        return f"n_samples={self.n_samples}, pathwise={self.pathwise}"

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from vaekit._math import with_grad
+from vaekit.baselines.base import follow_dtype
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -50,12 +51,17 @@ def nvil_estimate(
         )
     log_w = log_p_layers.sum(-1) - log_q_layers.sum(-1)  # [B, K]
     bound = log_w.mean(dim=-1)  # [B]
+    # An impossible sample (log p = -inf) makes the bound -inf and adds no term to the surrogate,
+    # whose value must stay finite (with_grad subtracts it from itself), as in reinforce_estimate.
+    possible = torch.isfinite(log_w)  # [B, K]
     signal = (_reverse_cumsum(log_p_layers)[..., :n_layers] - _reverse_cumsum(log_q_layers)).detach()  # [B, K, L]
+    signal = torch.where(possible.unsqueeze(-1), signal, torch.zeros_like(signal))
     if baseline is not None:
         signal = signal - baseline.detach()
     if scale is not None:
         signal = signal / scale.detach()
-    surrogate = bound + (signal * log_q_layers).sum(-1).mean(dim=-1)  # [B]
+    score = torch.where(possible.unsqueeze(-1), signal * log_q_layers, torch.zeros_like(signal)).sum(-1)  # [B, K]
+    surrogate = (torch.where(possible, log_w, torch.zeros_like(log_w)) + score).mean(dim=-1)  # [B]
     return with_grad(bound, surrogate)
 
 
@@ -66,7 +72,8 @@ class NVIL(Loss):
     variates, as in NVIL: a running mean C_i, an optional learned C_i(h^{i-1}) (a network of the
     layer below, x for the first layer, fitted by least squares to l_i - C_i; its fit penalty
     enters the gradient, not the value), and variance normalisation by max(1, sqrt(v_i)). Running
-    state is updated after use. Needs the models' per-layer log-densities (``log_prob_layers`` of
+    state (in the models' dtype) is updated after use, only when training with gradients on (not in
+    ``eval()`` mode nor under ``no_grad``). Needs the models' per-layer log-densities (``log_prob_layers`` of
     the layered models in ``vaekit.latents.layered``); a model without them is one layer, and NVIL
     on it equals ``Reinforce(baselines=nvil_baselines(net))``.
 
@@ -81,7 +88,7 @@ class NVIL(Loss):
             ``net(x)`` ``[B]``/``[B, 1]``, ``net(h)`` ``[B, K, 1]`` above.
         decay: decay of the running mean and variance, in [0, 1).
         variance_normalization: divide each layer's centred signal by max(1, sqrt(running variance)).
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Mnih & Gregor, "Neural Variational Inference and Learning in Belief Networks", ICML 2014.
@@ -105,8 +112,9 @@ class NVIL(Loss):
         decay: float = 0.9,
         variance_normalization: bool = True,
         check_finite: bool = True,
+        sync_every: int | None = None,
     ):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         sizes = getattr(inf_net, "layer_sizes", None)
         self.layered = sizes is not None
         if self.layered and not callable(getattr(gen_model, "log_prob_layers", None)):
@@ -135,8 +143,10 @@ class NVIL(Loss):
         self.mean: Tensor
         self.variance: Tensor
         self.n_updates: Tensor
-        self.register_buffer("mean", torch.zeros(n_layers))
-        self.register_buffer("variance", torch.zeros(n_layers))
+        # Running state in the models' dtype (it follows later through follow_dtype and loss_fn.to(...)).
+        dtype = next((w.dtype for w in inf_net.parameters() if w.is_floating_point()), torch.get_default_dtype())
+        self.register_buffer("mean", torch.zeros(n_layers, dtype=dtype))
+        self.register_buffer("variance", torch.zeros(n_layers, dtype=dtype))
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
         self.baseline_loss_: Tensor | None = None
 
@@ -167,6 +177,8 @@ class NVIL(Loss):
             lp = torch.stack([log_p, torch.zeros_like(log_p)], dim=-1)  # [B, K, 2]: one layer, no prior split
         n_layers = lq.shape[-1]
         raw = (_reverse_cumsum(lp)[..., :n_layers] - _reverse_cumsum(lq)).detach()  # [B, K, L]
+        # Baselines see 0 for an impossible sample (log w = -inf), so no running state turns -inf.
+        raw = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
         running, scale = self._state(raw.dtype)  # [L] each
         centred = raw - running  # [B, K, L]
         shift = running.expand_as(raw)
@@ -176,27 +188,35 @@ class NVIL(Loss):
             fit = (centred - learned).pow(2).mean(dim=(0, 1)).sum()
             centred = centred - learned.detach()
             shift = shift + learned.detach()
-        loss = -nvil_estimate(lp, lq, shift, scale=scale).mean(dim=0)
-        self._update(raw, centred)
+        bound = nvil_estimate(lp, lq, shift, scale=scale)  # [B]
+        if self.training and torch.is_grad_enabled():
+            self._update(raw, centred)  # after use: the estimate above stays unbiased
         if fit is None:
-            return loss
+            return bound
         self.baseline_loss_ = fit.detach()
-        return with_grad(loss, loss + fit)
+        # The fit penalty reaches only the baseline networks (the signals are detached); the loss is
+        # minus the batch mean, so it enters with a minus sign, as a term of value 0 (added, not
+        # folded into with_grad, so a bound of -inf stays -inf rather than NaN), as in Reinforce.
+        return bound - (fit - fit.detach())
 
     @torch.compiler.disable
     def _state(self, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
         """Copies of the running mean and the scale, read outside any compiled graph: ``_update``
         writes the buffers in place later in the same call, and a compiled backward that recomputed
         a read inside the graph would see the new values (as for ``vaekit.baselines``)."""
-        running = self.mean.to(dtype).clone()
-        scale = self.variance.to(dtype).sqrt().clamp_min(1.0) if self.variance_normalization else None
+        like = torch.empty((), dtype=dtype)
+        running = follow_dtype(self, "mean", like).clone()  # state follows the models' dtype
+        variance = follow_dtype(self, "variance", like)
+        scale = variance.sqrt().clamp_min(1.0) if self.variance_normalization else None
         return running, scale
 
     @torch.no_grad()
     def _update(self, raw: Tensor, centred: Tensor) -> None:
         first = self.n_updates == 0
-        batch_mean = raw.mean(dim=(0, 1)).to(self.mean.dtype)  # [L]
-        batch_var = centred.var(dim=(0, 1), unbiased=False).to(self.variance.dtype)  # [L]
+        follow_dtype(self, "mean", raw)
+        follow_dtype(self, "variance", raw)
+        batch_mean = raw.mean(dim=(0, 1))  # [L]
+        batch_var = centred.var(dim=(0, 1), unbiased=False)  # [L]
         d = self.decay
         self.mean.copy_(torch.where(first, batch_mean, d * self.mean + (1 - d) * batch_mean))
         self.variance.copy_(torch.where(first, batch_var, d * self.variance + (1 - d) * batch_var))

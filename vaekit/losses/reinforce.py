@@ -1,27 +1,33 @@
 """REINFORCE: the score-function ELBO gradient with control variates passed as baseline objects."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import cast
 
+import torch
 from torch import Tensor, nn
 
 from vaekit._math import with_grad
-from vaekit.baselines import Baseline, VarianceNormalization, apply_baselines, update_baselines
+from vaekit.baselines import Baseline, apply_baselines, update_baselines
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
 __all__ = ["Reinforce", "reinforce_estimate"]
 
 
-def reinforce_estimate(log_p: Tensor, log_q: Tensor, baseline: Tensor | None = None, *,
-                       scale: Tensor | None = None) -> Tensor:
+def reinforce_estimate(
+    log_p: Tensor, log_q: Tensor, baseline: Tensor | None = None, *, scale: Tensor | None = None
+) -> Tensor:
     """Per-example ELBO estimate: value = the K-sample ELBO, gradient = REINFORCE with a baseline.
 
     Objective:   ELBO(x) = E_q[log w],  estimated by (1/K) sum_k l_k,  l_k = log w_k = log p(x, z_k) - log q(z_k|x).
     Gradient:    (1/K) sum_k [ grad log w_k + ((l_k - b_k) / s) grad log q(z_k|x) ],  z_k ~ q with no gradient path.
     With b_k independent of z_k and s = 1 it is unbiased for grad ELBO; the first term gives
     theta its gradient (and phi the zero-mean -grad log q). With s > 1 the score part is the
-    unbiased estimate divided by s (NVIL's variance normalisation).
+    unbiased estimate divided by s (NVIL's variance normalisation). With no baseline this is the
+    score-function ELBO (the one place vaekit defines it). A sample with log p = -inf makes the
+    value -inf and contributes no gradient term (never NaN).
 
     Shapes:
         log_p, log_q: ``[B, K]``; baseline, scale: broadcastable to ``[B, K]`` (detached here);
@@ -44,12 +50,16 @@ def reinforce_estimate(log_p: Tensor, log_q: Tensor, baseline: Tensor | None = N
     """
     log_w = log_p - log_q  # [B, K]
     bound = log_w.mean(dim=-1)  # [B]
-    signal = log_w.detach()  # [B, K]
+    # An impossible latent (log p = -inf) makes the bound -inf; masked with torch.where it adds no
+    # term to the surrogate, whose value must stay finite (with_grad subtracts it from itself).
+    possible = torch.isfinite(log_w)  # [B, K]
+    zero = torch.zeros_like(log_w)
+    signal = torch.where(possible, log_w.detach(), zero)  # [B, K]
     if baseline is not None:
         signal = signal - baseline.detach()
     if scale is not None:
         signal = signal / scale.detach()
-    surrogate = bound + (signal * log_q).mean(dim=-1)  # [B]
+    surrogate = (torch.where(possible, log_w, zero) + torch.where(possible, signal, zero) * log_q).mean(dim=-1)  # [B]
     return with_grad(bound, surrogate)
 
 
@@ -59,9 +69,12 @@ class Reinforce(Loss):
     Objective and gradient: see :func:`reinforce_estimate`. ``loss = -mean_b ELBO_K(x_b)``.
     The learning signal l_k = log w_k (detached) passes through ``baselines`` in order (see
     :class:`~vaekit.baselines.Baseline`); learned baselines add their squared-error fit to the
-    gradient (never to the value) and running baselines update after the estimate is built.
+    gradient (never to the value) and running baselines update after the estimate is built, only
+    when the loss is training with gradients on (not in ``eval()`` mode nor under ``no_grad``).
     ``baseline_loss_`` holds the last fit penalty (detached), None without a learned baseline.
-    Latents are drawn with ``sample``, so any InfNet works, discrete ones included.
+    Latents are drawn with ``sample``, so any InfNet works, discrete ones included. With no
+    baseline this is the score-function ELBO. NVIL is ``baselines=nvil_baselines(net)``; variance
+    normalisation is the ``VarianceNormalization()`` baseline object.
 
     Shapes:
         x: ``[B, *x_shape]``; returns a scalar. ``log_p_``, ``log_q_``: ``[B, K]``.
@@ -71,48 +84,74 @@ class Reinforce(Loss):
         gen_model: p(x, z).
         n_samples: K >= 1 (>= 2 with a ``LeaveOneOut`` baseline; ValueError otherwise).
         baselines: a sequence of ``Baseline`` objects, applied in order; they become submodules.
-        variance_normalization: append a ``VarianceNormalization()`` after ``baselines`` (NVIL).
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Williams 1992; Mnih & Gregor, ICML 2014 (NVIL); Kool, van Hoof & Welling 2019 (leave-one-out).
 
     Example:
         >>> import torch
-        >>> from vaekit.baselines import LeaveOneOut, MovingAverage
+        >>> from vaekit.baselines import LeaveOneOut, MovingAverage, VarianceNormalization
         >>> from vaekit.latents import BernoulliEncoder, SigmoidBeliefNet
         >>> loss_fn = Reinforce(BernoulliEncoder(6, 3), SigmoidBeliefNet(3, 6), n_samples=4,
-        ...                     baselines=[MovingAverage(), LeaveOneOut()], variance_normalization=True)
+        ...                     baselines=[MovingAverage(), LeaveOneOut(), VarianceNormalization()])
         >>> loss = loss_fn(torch.bernoulli(torch.full((8, 6), 0.5)))
         >>> loss.backward(); int(loss_fn.baselines[0].n_updates)
         1
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1,
-                 baselines: Sequence[Baseline] = (), variance_normalization: bool = False,
-                 check_finite: bool = True):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        baselines: Sequence[Baseline] = (),
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
+        if isinstance(baselines, (str, Baseline)) or not isinstance(baselines, Sequence):
+            raise TypeError(
+                "Reinforce: baselines must be a list of vaekit.baselines.Baseline objects; got "
+                f"{type(baselines).__name__}"
+            )
         stages = list(baselines)
         for i, b in enumerate(stages):
             if not isinstance(b, Baseline):
-                raise ValueError(f"Reinforce: baselines[{i}] must be a vaekit.baselines.Baseline; got {type(b).__name__}")
+                raise TypeError(
+                    f"Reinforce: baselines[{i}] must be a vaekit.baselines.Baseline; got {type(b).__name__}"
+                )
             if n_samples < b.min_samples:
                 raise ValueError(
                     f"Reinforce: {type(b).__name__} needs n_samples >= {b.min_samples}; got n_samples={n_samples}"
                 )
-        if variance_normalization:
-            stages.append(VarianceNormalization())
-        self.baselines = nn.ModuleList(stages)
+        dtype = next((w.dtype for w in inf_net.parameters() if w.is_floating_point()), None)
+        # Baseline state follows the models' dtype (a float32 running mean of float64 log-weights
+        # would round them); it also follows later through follow_dtype and loss_fn.to(...).
+        self.baselines = nn.ModuleList([b.to(dtype) for b in stages] if dtype is not None else stages)
         self.baseline_loss_: Tensor | None = None
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         _, log_p, log_q = self.draw(x, target, reparam=False)
-        centred = apply_baselines(self.baselines, log_p - log_q, x)
-        loss = -reinforce_estimate(log_p, log_q, centred.shift, scale=centred.scale).mean(dim=0)
-        update_baselines(self.baselines, centred.seen)  # after use: the estimate above stays unbiased
+        if len(self.baselines) == 0:
+            return reinforce_estimate(log_p, log_q)
+        log_w = (log_p - log_q).detach()  # [B, K]
+        # Baselines see 0 for an impossible sample (log w = -inf), so no running state turns -inf.
+        signal = torch.where(torch.isfinite(log_w), log_w, torch.zeros_like(log_w))  # [B, K]
+        stages = cast(Sequence[Baseline], self.baselines)  # a ModuleList of Baseline objects
+        centred = apply_baselines(stages, signal, x)
+        bound = reinforce_estimate(log_p, log_q, centred.shift, scale=centred.scale)  # [B]
+        if self.training and torch.is_grad_enabled():
+            update_baselines(stages, centred.seen)  # after use: the estimate above stays unbiased
         if centred.fit_loss is None:
-            return loss
+            return bound
         self.baseline_loss_ = centred.fit_loss.detach()
-        # The fit penalty reaches only the baseline's parameters (the signal is detached) and
-        # leaves the value, -ELBO, unchanged.
-        return with_grad(loss, loss + centred.fit_loss)
+        # The fit penalty reaches only the baseline's parameters (the signal is detached); the
+        # loss is minus the batch mean, so it enters with a minus sign, as a term of value 0
+        # (added, not folded into with_grad, so a bound of -inf stays -inf rather than NaN).
+        fit = centred.fit_loss
+        return bound - (fit - fit.detach())
+
+    def extra_repr(self) -> str:
+        return f"n_samples={self.n_samples}"

@@ -63,6 +63,8 @@ def tvo_estimate(log_p: Tensor, log_q: Tensor, partition: Tensor) -> Tensor:
     Bias: self-normalised importance sampling is biased for finite K, in value and gradient (consistent
     as K -> inf). At beta = 0 the covariance uses the sample mean, so the one-interval partition
     ``[0, 1]`` gives the ELBO's value with its score term scaled by (K-1)/K.
+    A row with an impossible sample (log p = -inf) has the value -inf (the beta = 0 segment is an
+    ELBO) and contributes no gradient.
 
     Shapes:
         log_p, log_q: ``[B, K]``; partition: ``[N + 1]``; returns ``[B]``.
@@ -84,6 +86,12 @@ def _tvo(log_p: Tensor, log_q: Tensor, partition: Tensor) -> Tensor:
     beta = partition.to(dtype=log_p.dtype, device=log_p.device)  # [N + 1]
     left, width = beta[:-1].view(-1, 1, 1), (beta[1:] - beta[:-1]).view(-1, 1, 1)  # [N, 1, 1] each
     log_w = log_p - log_q  # [B, K]
+    # An impossible sample (log p = -inf) makes the bound -inf (the beta = 0 segment is an ELBO):
+    # the value says so, and the row contributes no gradient (its surrogate is built on zeros).
+    ok = torch.isfinite(log_w.detach()).all(dim=-1, keepdim=True)  # [B, 1]
+    impossible = torch.where(ok.squeeze(-1), torch.zeros_like(log_w[:, 0]), torch.full_like(log_w[:, 0], -math.inf))
+    log_w = torch.where(ok, log_w, torch.zeros_like(log_w))
+    log_q = torch.where(ok, log_q, torch.zeros_like(log_q))
     lw = log_w.detach()  # [B, K]
     # w^0 = 1 even where log w = -inf (0 * -inf would be NaN).
     tempered = torch.where(left == 0, torch.zeros_like(lw), left * lw)  # [N, B, K]
@@ -95,7 +103,7 @@ def _tvo(log_p: Tensor, log_q: Tensor, partition: Tensor) -> Tensor:
     coef_w = (width * (pi + left * cov)).sum(dim=0)  # [B, K]: multiplies grad log w_k
     coef_q = (width * cov).sum(dim=0)  # [B, K]: multiplies grad log q_k
     surrogate = (coef_w * log_w + coef_q * log_q).sum(dim=-1)  # [B]
-    return with_grad(value, surrogate)
+    return with_grad(value + impossible, surrogate)
 
 
 class TVO(Loss):
@@ -115,7 +123,7 @@ class TVO(Loss):
         n_samples: K >= 1 (the covariance needs K >= 2 to give phi any gradient).
         partition: a float tensor ``0 = beta_0 < ... < beta_N = 1`` (TypeError if not a float
             tensor; ValueError outside [0, 1], not strictly increasing, or not from 0 to 1).
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Masrani, Le & Wood, "The Thermodynamic Variational Objective", NeurIPS 2019.
@@ -135,15 +143,16 @@ class TVO(Loss):
         n_samples: int = 5,
         partition: Tensor | None = None,
         check_finite: bool = True,
+        sync_every: int | None = None,
     ):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         part = log_uniform_partition() if partition is None else partition
         self.partition: Tensor
         self.register_buffer("partition", _check_partition("TVO", part).clone())
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         _, log_p, log_q = self.draw(x, target, reparam=False)
-        return -_tvo(log_p, log_q, self.partition).mean(dim=0)
+        return _tvo(log_p, log_q, self.partition)  # [B]
 
     def extra_repr(self) -> str:
         points = [round(float(b), 4) for b in self.partition]

@@ -21,8 +21,8 @@ def vimco_estimate(log_p: Tensor, log_q: Tensor) -> Tensor:
                  mean of the other K-1 weights, exp( (1/(K-1)) sum_{k != j} log w_k ).
     Gradient:    sum_j (L - L_{-j}) grad log q(z_j|x) + sum_j wt_j grad log w_j,  wt_j = w_j / sum_k w_k.
 
-    L_{-j} is computed for all j in O(B*K) memory (leave-one-out log-sum-exp by prefix and suffix
-    sums), never by materialising the [B, K, K] matrix.
+    L_{-j} is computed for all j by ``loo_logsumexp``: the dense [B, K, K] form for small K, the
+    O(B*K) prefix/suffix form above ``DENSE_LOO_MAX_K``; both exact with -inf log-weights.
 
     Shapes:
         log_p, log_q: ``[B, K]`` with ``K >= 2``; returns ``[B]``.
@@ -44,6 +44,9 @@ def vimco_estimate(log_p: Tensor, log_q: Tensor) -> Tensor:
     log_geo = loo_mean(lw)  # [B, K]: log of the geometric mean of the other K-1 weights
     baseline = torch.logaddexp(loo_logsumexp(lw), log_geo) - math.log(k)  # [B, K]: L_{-j}
     signal = bound.detach().unsqueeze(-1) - baseline  # [B, K]
+    # L_{-j} = -inf only when every other weight is 0: the signal is then +inf (or NaN when L is
+    # -inf too); such a sample carries no usable score term, so it contributes none.
+    signal = torch.where(torch.isfinite(signal), signal, torch.zeros_like(signal))  # [B, K]
     surrogate = bound + (signal * log_q).sum(dim=-1)  # [B]
     return with_grad(bound, surrogate)
 
@@ -61,7 +64,7 @@ class VIMCO(Loss):
         inf_net: q(z|x).
         gen_model: p(x, z).
         n_samples: K >= 2 (the leave-one-out baseline needs another sample); ValueError otherwise.
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Mnih & Rezende, "Variational inference for Monte Carlo objectives", ICML 2016.
@@ -77,9 +80,10 @@ class VIMCO(Loss):
 
     min_samples = 2
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True,
+                 sync_every: int | None = None):
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         _, log_p, log_q = self.draw(x, target, reparam=False)
-        return -vimco_estimate(log_p, log_q).mean(dim=0)
+        return vimco_estimate(log_p, log_q)

@@ -93,7 +93,8 @@ def vr_score_estimate(log_p: Tensor, log_q: Tensor, *, alpha: float) -> Tensor:
                 construction, Mnih & Rezende 2016, applied to the power mean); it does not depend on z_j.
     Gradient:   sum_j (L - L_{-j}) grad log q(z_j|x) + sum_k wa_k grad log w_k,  z_k ~ q with no gradient path.
     Unbiased for grad VR_alpha,K. At alpha = 0 it is VIMCO exactly; at alpha = 1 the signal is
-    mean_k log w_k minus the mean of the other log-weights.
+    mean_k log w_k minus the mean of the other log-weights. A row whose bound is -inf (alpha >= 1
+    with an impossible sample, log p = -inf) has value -inf and contributes no gradient.
 
     Shapes:
         log_p, log_q: ``[B, K]`` with ``K >= 2``; returns ``[B]``.
@@ -110,9 +111,16 @@ def vr_score_estimate(log_p: Tensor, log_q: Tensor, *, alpha: float) -> Tensor:
     if log_p.shape[-1] < 2:
         raise ValueError(f"vr_score_estimate needs K >= 2 samples; got log_p of shape {tuple(log_p.shape)}")
     log_w = log_p - log_q  # [B, K]
+    value = _power_mean(log_w.detach(), t)  # [B]
+    # A row whose bound is -inf (alpha >= 1 and an impossible sample, log p = -inf) contributes no
+    # gradient; its surrogate is built on zeros so that it stays finite (no NaN anywhere).
+    ok = torch.isfinite(value).unsqueeze(-1)  # [B, 1]
+    log_w = torch.where(ok, log_w, torch.zeros_like(log_w))
+    log_q = torch.where(ok, log_q, torch.zeros_like(log_q))
     bound = _power_mean(log_w, t)  # [B]
     signal = bound.detach().unsqueeze(-1) - _loo_power_mean(log_w.detach(), t)  # [B, K]
-    return with_grad(bound, bound + (signal * log_q).sum(dim=-1))
+    surrogate = bound + (signal * log_q).sum(dim=-1)  # [B]
+    return with_grad(value, torch.where(ok.squeeze(-1), surrogate, torch.zeros_like(surrogate)))
 
 
 class VR(Loss):
@@ -132,7 +140,7 @@ class VR(Loss):
         gen_model: p(x, z).
         alpha: any finite float (TypeError for a non-number, ValueError for nan/inf).
         n_samples: K >= 1 (at K = 1 every alpha gives the ELBO).
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Li & Turner, "Rényi Divergence Variational Inference", NeurIPS 2016.
@@ -145,15 +153,22 @@ class VR(Loss):
     """
 
     def __init__(
-        self, inf_net: InfNet, gen_model: GenModel, *, alpha: float, n_samples: int = 5, check_finite: bool = True
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        alpha: float,
+        n_samples: int = 5,
+        check_finite: bool = True,
+        sync_every: int | None = None,
     ):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         self.alpha = _alpha(type(self).__name__, alpha)
         self.require_rsample("VR (pathwise)")
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         _, log_p, log_q = self.draw(x, target, reparam=True)
-        return -vr_estimate(log_p, log_q, alpha=self.alpha).mean(dim=0)
+        return vr_estimate(log_p, log_q, alpha=self.alpha)  # [B]
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, n_samples={self.n_samples}"
@@ -173,7 +188,7 @@ class VRScore(Loss):
         gen_model: p(x, z).
         alpha: any finite float.
         n_samples: K >= 2 (the baseline needs another sample); ValueError otherwise.
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Li & Turner, NeurIPS 2016; Mnih & Rezende, ICML 2016.
@@ -188,14 +203,21 @@ class VRScore(Loss):
     min_samples = 2
 
     def __init__(
-        self, inf_net: InfNet, gen_model: GenModel, *, alpha: float, n_samples: int = 5, check_finite: bool = True
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        alpha: float,
+        n_samples: int = 5,
+        check_finite: bool = True,
+        sync_every: int | None = None,
     ):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         self.alpha = _alpha(type(self).__name__, alpha)
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         _, log_p, log_q = self.draw(x, target, reparam=False)
-        return -vr_score_estimate(log_p, log_q, alpha=self.alpha).mean(dim=0)
+        return vr_score_estimate(log_p, log_q, alpha=self.alpha)  # [B]
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, n_samples={self.n_samples}"

@@ -1,6 +1,7 @@
 """Wake-sleep (Hinton et al. 1995): wake-theta on latents from q, sleep-phi on dreams from p."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from vaekit._math import with_grad
@@ -34,7 +35,10 @@ def wake_sleep_estimate(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor) -> Te
         [-1.0, -1.0]
     """
     bound = (log_p - log_q).mean(dim=-1)  # [B]
-    surrogate = log_p.mean(dim=-1) + sleep_log_q.mean()  # [B]
+    # log p = -inf (an impossible latent) makes the bound -inf; it adds no term to the surrogate,
+    # whose value must stay finite (with_grad subtracts it from itself).
+    possible = torch.where(torch.isfinite(log_p), log_p, torch.zeros_like(log_p))  # [B, K]
+    surrogate = possible.mean(dim=-1) + sleep_log_q.mean()  # [B]
     return with_grad(bound, surrogate)
 
 
@@ -57,7 +61,7 @@ class WakeSleep(Loss):
         gen_model: p(x, z); needs ``sample``.
         n_samples: K >= 1 wake latents per data point.
         n_sleep: dreams per call; None for the batch size.
-        check_finite: see :class:`~vaekit.losses.base.Loss`.
+        check_finite, sync_every: see :class:`~vaekit.losses.base.Loss`.
 
     References:
         Hinton, Dayan, Frey & Neal, Science 1995.
@@ -70,19 +74,20 @@ class WakeSleep(Loss):
     """
 
     def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, n_sleep: int | None = None,
-                 check_finite: bool = True):
-        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite)
+                 check_finite: bool = True, sync_every: int | None = None):
+        super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if n_sleep is not None and (isinstance(n_sleep, bool) or not isinstance(n_sleep, int) or n_sleep < 1):
             raise ValueError(f"WakeSleep: n_sleep must be None or an int >= 1; got {n_sleep!r}")
         self.n_sleep = n_sleep
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
         if target is not x:
-            raise ValueError("WakeSleep: the sleep phase needs target == x (dreams are scored by q(z|x)); got a separate target")
-        _, log_p, log_q = self.draw(x, target, reparam=False, check=False)
+            raise ValueError(
+                "WakeSleep: the sleep phase needs target == x (dreams are scored by q(z|x)); got a separate target"
+            )
+        _, log_p, log_q = self.draw(x, target, reparam=False)
         sleep = self.sleep_log_q(x.shape[0] if self.n_sleep is None else self.n_sleep)  # [N]
-        self.check_log_weights(log_p, log_q, sleep_log_q=sleep)  # wake and sleep in one sync
-        return -wake_sleep_estimate(log_p, log_q, sleep).mean(dim=0)
+        return wake_sleep_estimate(log_p, log_q, sleep)
 
     def extra_repr(self) -> str:
         return f"n_samples={self.n_samples}, n_sleep={self.n_sleep}"

@@ -2,11 +2,13 @@
 
 - Toy models with exact answers: :func:`tiny_sbn` (enumerable binary latents) and
   :func:`linear_gaussian` (closed-form log p(x) and ELBO; a Normal family with rsample off).
-- An oracle: :func:`exact_log_marginal`, :func:`exact_elbo`, :func:`exact_iwae` (enumerating
-  K-tuples), :func:`exact_elbo_gaussian`, :func:`exact_iwae_gaussian` (quadrature), all
-  differentiable; :func:`exact_gradients`.
-- Float64 loop references of each estimator: :func:`elbo_reference`, :func:`iwae_reference`,
-  :func:`vimco_reference`.
+- One oracle (:mod:`vaekit.testing.oracle`) with every exact target: :func:`exact_log_marginal`,
+  :func:`exact_elbo`, :func:`exact_iwae` (enumerating K-tuples), :func:`exact_elbo_gaussian`,
+  :func:`exact_iwae_gaussian` (quadrature), the sleep-phi, posterior-fit and RWS wake-phi
+  targets, all differentiable; :func:`exact_gradients`.
+- One file of float64 loop references (:mod:`vaekit.testing.references`), one per estimator
+  (:func:`elbo_reference` ... :func:`dreg_reference`), with :func:`assert_matches_reference` for a
+  pure function and :func:`assert_loss_matches_reference` for a Loss module.
 - Statistical asserts with a stated failure rate: :func:`gradient_samples`,
   :func:`assert_unbiased`, :func:`assert_gradient_unbiased`, :func:`assert_less_equal_stat`.
 - Hypothesis strategies in :mod:`vaekit.testing.strategies` (imported on demand).
@@ -33,19 +35,24 @@ from vaekit.testing.oracle import (
     exact_iwae,
     exact_iwae_gaussian,
     exact_log_marginal,
-    gauss_hermite,
-)
-from vaekit.testing.references import assert_loss_matches_reference, assert_matches_reference, elbo_reference, iwae_reference, vimco_reference
-from vaekit.testing.references_family import (
-    dreg_reference,
     exact_posterior_fit,
     exact_rws_wake_phi,
     exact_rws_wake_phi_gaussian,
     exact_sleep_objective,
+    gauss_hermite,
+)
+from vaekit.testing.references import (
+    assert_loss_matches_reference,
+    assert_matches_reference,
+    dreg_reference,
+    elbo_reference,
+    iwae_reference,
     loo_baseline_reference,
     reinforce_reference,
+    rws_dreg_reference,
     rws_reference,
     stl_reference,
+    vimco_reference,
     wake_sleep_reference,
 )
 from vaekit.testing.stats import (
@@ -91,13 +98,13 @@ __all__ = [
     "vimco_reference",
     "assert_matches_reference",
     "assert_loss_matches_reference",
-    # loop references and exact targets of the rest of the family (references_family.py)
     "reinforce_reference",
     "loo_baseline_reference",
     "wake_sleep_reference",
     "rws_reference",
     "stl_reference",
     "dreg_reference",
+    "rws_dreg_reference",
     "exact_sleep_objective",
     "exact_posterior_fit",
     "exact_rws_wake_phi",

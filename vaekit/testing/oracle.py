@@ -7,11 +7,15 @@ standard-normal draws of the reparameterisation.
 
 Each function returns a ``[B]`` tensor; ``exact_gradients(lambda: f(...).mean(), params)`` gives
 the exact gradient an unbiased estimator must match (losses return the NEGATIVE mean objective).
+The exact targets of the other updates live here too: the sleep-phi objective, the
+posterior-fitting direction -grad KL(p(z|x) || q(z|x)) and RWS's wake-phi expectation at finite K
+(by enumeration or Gauss-Hermite quadrature). This is the one oracle of the test kit.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,6 +24,10 @@ from vaekit._math import logmeanexp
 from vaekit.models import GenModel, InfNet
 
 __all__ = [
+    "exact_sleep_objective",
+    "exact_posterior_fit",
+    "exact_rws_wake_phi",
+    "exact_rws_wake_phi_gaussian",
     "enumerate_binary",
     "exact_log_marginal",
     "exact_elbo",
@@ -185,7 +193,8 @@ def exact_elbo_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tens
         True
     """
     m, s = _gaussian_parts(inf_net, gen_model, x)  # [B, H] each
-    w, b, log_sigma = gen_model.weight, gen_model.bias, gen_model.log_sigma
+    lg: Any = gen_model  # a LinearGaussianModel: its weight, bias and log_sigma are Parameters
+    w, b, log_sigma = lg.weight, lg.bias, lg.log_sigma
     h, d = m.shape[-1], x.shape[-1]
     log2pi = math.log(2 * math.pi)
     prior = -0.5 * h * log2pi - 0.5 * (m.pow(2) + s.pow(2)).sum(-1)  # [B]
@@ -196,7 +205,8 @@ def exact_elbo_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tens
     return prior + lik + entropy
 
 
-def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64,
+                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """Nodes and weights of the n-point Gauss-Hermite rule for the standard normal N(0, 1).
 
     ``sum_i w_i f(t_i)`` approximates ``E f(eps)``, exactly for polynomials of degree < 2n. Nodes
@@ -294,6 +304,93 @@ def exact_gradients(objective_fn: Callable[[], Tensor] | Tensor, params: Sequenc
         raise ValueError(f"exact_gradients: the objective must be a scalar tensor; got {value!r:.80}")
     grads = torch.autograd.grad(value, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+def exact_sleep_objective(inf_net: InfNet, gen_model: GenModel, data_dim: int) -> Tensor:
+    """E_{p(x, z)}[log q(z|x)] by enumerating every binary x (``data_dim`` bits) and every latent z.
+
+    p(x, z) is detached: the gradient (in q's parameters) is the exact sleep-phi direction
+    E_{p(x,z)}[grad log q(z|x)]. A scalar.
+
+    Example:
+        >>> from vaekit.testing import tiny_sbn
+        >>> q, p, x = tiny_sbn()
+        >>> exact_sleep_objective(q, p, 3).dim()
+        0
+    """
+    xs = enumerate_binary(data_dim, dtype=next(gen_model.parameters()).dtype)  # [2**D, D]
+    z = _all_states(gen_model, xs, None)  # [2**D, M, *z_shape]
+    log_joint = gen_model(xs, z).log_prob(xs, z).detach()  # [2**D, M]
+    log_q = inf_net(xs).log_prob(z)  # [2**D, M]
+    return (log_joint.exp() * log_q).sum()
+
+
+def exact_posterior_fit(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tensor:
+    """sum_z p(z|x) log q(z|x) per example (``[B]``), p(z|x) detached: its phi-gradient is
+    -grad_phi KL(p(z|x) || q(z|x)), the limit of RWS's wake-phi update as K -> infinity.
+
+    Example:
+        >>> from vaekit.testing import tiny_sbn
+        >>> q, p, x = tiny_sbn()
+        >>> tuple(exact_posterior_fit(q, p, x).shape)
+        (2,)
+    """
+    z = _all_states(gen_model, x, None)  # [B, M, *z_shape]
+    post = torch.softmax(gen_model(x, z).log_prob(x, z).detach(), dim=-1)  # [B, M]
+    return (post * inf_net(x).log_prob(z)).sum(dim=-1)  # [B]
+
+
+def exact_rws_wake_phi(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int) -> Tensor:
+    """A ``[B]`` surrogate whose phi-gradient is E_{z_1..K ~ q}[sum_k wt_k grad_phi log q(z_k|x)] exactly.
+
+    Enumerates all K-tuples of binary latent states: coefficient of state m is
+    c_m = sum_tuples prod_k q(z_k) * sum_k wt_k [z_k = m] (detached), surrogate sum_m c_m log q(m|x).
+
+    Example:
+        >>> from vaekit.testing import tiny_sbn
+        >>> q, p, x = tiny_sbn()
+        >>> tuple(exact_rws_wake_phi(q, p, x, 2).shape)
+        (2,)
+    """
+    z = _all_states(gen_model, x, None)  # [B, M, *z_shape]
+    log_q = inf_net(x).log_prob(z)  # [B, M]
+    log_w = (gen_model(x, z).log_prob(x, z) - log_q).detach()  # [B, M]
+    m = log_q.shape[-1]
+    idx = _tuples(m, n_samples, x.device)  # [T, K]
+    tuple_prob = log_q.detach()[:, idx].sum(-1).exp()  # [B, T]
+    wt = torch.softmax(log_w[:, idx], dim=-1)  # [B, T, K]
+    contrib = (tuple_prob.unsqueeze(-1) * wt).reshape(x.shape[0], -1)  # [B, T*K]
+    coef = torch.zeros_like(log_q).index_add_(1, idx.reshape(-1), contrib)  # [B, M]
+    return (coef * log_q).sum(dim=-1)  # [B]
+
+
+def exact_rws_wake_phi_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *,
+                                n_nodes: int = 40) -> Tensor:
+    """The Gaussian counterpart of :func:`exact_rws_wake_phi`, by Gauss-Hermite quadrature over eps.
+
+    q must store ``loc`` and ``scale`` (diagonal Normal); z_k = loc + scale * eps_k at the nodes,
+    detached; surrogate = sum_nodes weight * sum_k wt_k log q(z_k|x). Keep K*H <= 3.
+
+    Example:
+        >>> from vaekit.testing import linear_gaussian
+        >>> q, p, x = linear_gaussian(latent_dim=1)
+        >>> tuple(exact_rws_wake_phi_gaussian(q, p, x, 2, n_nodes=8).shape)
+        (2,)
+    """
+    params = inf_net(x).params_
+    m, s = params["loc"].detach(), params["scale"].detach()  # [B, H]
+    h = m.shape[-1]
+    dims = n_samples * h
+    t, wq = gauss_hermite(n_nodes, dtype=m.dtype, device=m.device)
+    idx = _tuples(n_nodes, dims, m.device)  # [T, K*H]
+    eps = t[idx].reshape(-1, n_samples, h)  # [T, K, H]
+    node_w = wq.log()[idx].sum(-1).exp()  # [T]
+    z = (m[:, None, None, :] + s[:, None, None, :] * eps).reshape(m.shape[0], -1, h)  # [B, T*K, H]
+    log_q = inf_net.log_prob(z)  # [B, T*K]
+    log_p = gen_model(x, z).log_prob(x, z).detach()  # [B, T*K]
+    n_pts = idx.shape[0]
+    wt = torch.softmax((log_p - log_q.detach()).reshape(-1, n_pts, n_samples), dim=-1)  # [B, T, K]
+    return (node_w[:, None] * wt * log_q.reshape(-1, n_pts, n_samples)).sum(dim=(-1, -2))  # [B]
 
 
 # -- Rényi (VR) and thermodynamic (TVO) objectives; layered latents --------------------------------

@@ -1,21 +1,38 @@
-"""Float64 loop references of the estimators: plain Python over b and k, written from the papers' equations.
+"""Float64 loop references of every estimator: plain Python over b and k, written from the papers' equations.
 
 Each returns a ``[B]`` float64 tensor whose value is the bound and whose autograd gradient with
-respect to ``log_p`` and ``log_q`` is the estimator's, so a test compares a vectorised estimator
+respect to its ``[B, K]`` inputs is the estimator's, so a test compares a vectorised estimator
 with its reference in value AND gradient. They are slow on purpose (no vectorisation, VIMCO's
-baseline in O(K^2)) and meant for K and B of a few.
+baseline in O(K^2)) and meant for K and B of a few. The exact targets (enumeration, quadrature)
+are in :mod:`vaekit.testing.oracle`. Two asserts use them: :func:`assert_matches_reference` (a
+pure function against its reference) and :func:`assert_loss_matches_reference` (a Loss module,
+replaying its draws, against its reference).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from vaekit._math import with_grad
 
-__all__ = ["elbo_reference", "iwae_reference", "vimco_reference", "assert_matches_reference", "assert_loss_matches_reference"]
+__all__ = [
+    "elbo_reference",
+    "iwae_reference",
+    "vimco_reference",
+    "reinforce_reference",
+    "loo_baseline_reference",
+    "wake_sleep_reference",
+    "rws_reference",
+    "rws_dreg_reference",
+    "stl_reference",
+    "dreg_reference",
+    "assert_matches_reference",
+    "assert_loss_matches_reference",
+]
 
 
 def _check(log_p: Tensor, log_q: Tensor, min_k: int = 1) -> tuple[Tensor, Tensor]:
@@ -27,12 +44,24 @@ def _check(log_p: Tensor, log_q: Tensor, min_k: int = 1) -> tuple[Tensor, Tensor
     return log_p.to(torch.float64), log_q.to(torch.float64)
 
 
+_ZERO = torch.zeros((), dtype=torch.float64)  # the start of every loop sum (0-d: combines with any device)
+
+
+def _total(terms: Sequence[Tensor]) -> Tensor:
+    """Sum of 0-d tensors in list order, by a plain loop."""
+    out = _ZERO
+    for t in terms:
+        out = out + t
+    return out
+
+
 def _log_sum_exp(terms: list[Tensor]) -> Tensor:
-    """log sum_i exp(t_i) of 0-d tensors, shifted by the (detached) largest term."""
+    """log sum_i exp(t_i) of 0-d tensors, shifted by the (detached) largest term; the one
+    log-sum-exp of the references (all terms -inf give -inf)."""
     top = max(float(t.detach()) for t in terms)
     if math.isinf(top):
-        return terms[0] * 0 + top
-    return top + torch.log(sum(torch.exp(t - top) for t in terms))
+        return terms[0].detach() * 0 + top
+    return top + torch.log(_total([torch.exp(t - top) for t in terms]))
 
 
 def elbo_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Tensor:
@@ -52,8 +81,7 @@ def elbo_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Ten
     b_size, k_size = log_p.shape
     out = []
     for b in range(b_size):
-        value = 0.0
-        reinforce = 0.0
+        value, reinforce = _ZERO, _ZERO
         for k in range(k_size):
             log_w = log_p[b, k] - log_q[b, k]
             value = value + log_w / k_size
@@ -82,7 +110,7 @@ def iwae_reference(log_p: Tensor, log_q: Tensor, *, score_function: bool) -> Ten
         log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
         bound = _log_sum_exp(log_ws) - math.log(k_size)
         if score_function:
-            reinforce = sum(bound.detach() * log_q[b, k] for k in range(k_size))
+            reinforce = _total([bound.detach() * log_q[b, k] for k in range(k_size)])
             out.append(with_grad(bound, bound + reinforce))
         else:
             out.append(bound)
@@ -113,16 +141,185 @@ def vimco_reference(log_p: Tensor, log_q: Tensor) -> Tensor:
         surrogate = bound
         for j in range(k_size):
             others = [log_ws[k].detach() for k in range(k_size) if k != j]
-            geometric = sum(others) / (k_size - 1)
+            geometric = _total(others) / (k_size - 1)
             baseline = _log_sum_exp(others + [geometric]) - math.log(k_size)
             surrogate = surrogate + (bound.detach() - baseline) * log_q[b, j]
         out.append(with_grad(bound, surrogate))
     return torch.stack(out)
 
 
-def assert_matches_reference(estimate: Callable[..., Tensor], reference: Callable[..., Tensor],
-                             inputs: Sequence[Tensor], *, rtol: float = 1e-6, atol: float = 1e-6,
-                             generator: torch.Generator | None = None) -> None:
+def _weights(log_ws: list[Tensor]) -> list[Tensor]:
+    """Self-normalised weights of a list of 0-d log-weights, detached."""
+    total = _log_sum_exp([lw.detach() for lw in log_ws])
+    return [torch.exp(lw.detach() - total) for lw in log_ws]
+
+
+def loo_baseline_reference(signal: Tensor) -> Tensor:
+    """b_k = mean of the other K-1 entries, by an explicit O(K^2) loop. ``[B, K]`` -> ``[B, K]``.
+
+    Example:
+        >>> loo_baseline_reference(torch.tensor([[1.0, 2.0, 6.0]])).tolist()
+        [[4.0, 3.5, 1.5]]
+    """
+    b_size, k_size = signal.shape
+    out = torch.empty_like(signal, dtype=torch.float64)
+    for b in range(b_size):
+        for k in range(k_size):
+            out[b, k] = sum(float(signal[b, j]) for j in range(k_size) if j != k) / (k_size - 1)
+    return out
+
+
+def reinforce_reference(log_p: Tensor, log_q: Tensor, baseline: Tensor, scale: float = 1.0) -> Tensor:
+    """Value (1/K) sum_k log w_k; gradient (1/K) sum_k [grad log w_k + (log w_k - b_k)/s grad log q_k].
+
+    Shapes:
+        log_p, log_q, baseline: ``[B, K]``; returns ``[B]`` float64.
+
+    Example:
+        >>> reinforce_reference(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1, 2)).tolist()
+        [-1.0]
+    """
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        value, surrogate = _ZERO, _ZERO
+        for k in range(k_size):
+            log_w = log_p[b, k].double() - log_q[b, k].double()
+            value = value + log_w / k_size
+            coef = (log_w.detach() - float(baseline[b, k])) / scale
+            surrogate = surrogate + (log_w + coef * log_q[b, k].double()) / k_size
+        out.append(with_grad(value, surrogate))
+    return torch.stack(out)
+
+
+def wake_sleep_reference(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor) -> Tensor:
+    """Value (1/K) sum_k log w_k; gradient (1/K) sum_k grad log p_k + (1/N) sum_n grad log q(z'_n|x'_n).
+
+    Example:
+        >>> wake_sleep_reference(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(3)).tolist()
+        [-1.0]
+    """
+    b_size, k_size = log_p.shape
+    sleep = _total([sleep_log_q[n].double() for n in range(sleep_log_q.shape[0])]) / sleep_log_q.shape[0]
+    out = []
+    for b in range(b_size):
+        value = _total([log_p[b, k].double() - log_q[b, k].double() for k in range(k_size)]) / k_size
+        surrogate = _total([log_p[b, k].double() for k in range(k_size)]) / k_size + sleep
+        out.append(with_grad(value, surrogate))
+    return torch.stack(out)
+
+
+def rws_reference(
+    log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor | None = None, *, wake_weight: float = 1.0
+) -> Tensor:
+    """RWS: value log (1/K) sum_k w_k; gradient sum_k wt_k grad log p_k (theta)
+    + wake_weight * sum_k wt_k grad log q_k + (1 - wake_weight) * mean_n grad sleep_log_q_n.
+
+    Example:
+        >>> round(rws_reference(torch.zeros(1, 2), torch.tensor([[0.0, -1.0]])).item(), 6)
+        0.620115
+    """
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k].double() - log_q[b, k].double() for k in range(k_size)]
+        wts = _weights(log_ws)
+        surrogate = _ZERO
+        for k in range(k_size):
+            if wts[k] > 0:  # an impossible latent (log p = -inf) has weight 0 and adds nothing
+                surrogate = surrogate + wts[k] * log_p[b, k].double() + wake_weight * wts[k] * log_q[b, k].double()
+        out.append(with_grad(_log_sum_exp(log_ws) - math.log(k_size), surrogate + _sleep(sleep_log_q, wake_weight)))
+    return torch.stack(out)
+
+
+def rws_dreg_reference(
+    log_p: Tensor,
+    log_q_stopped: Tensor,
+    log_p_fixed_z: Tensor,
+    sleep_log_q: Tensor | None = None,
+    *,
+    wake_weight: float = 1.0,
+) -> Tensor:
+    """RWS with DReG's wake-phi: value log (1/K) sum_k w_k; gradient sum_k wt_k grad log p_fixed_k (theta)
+    + wake_weight * sum_k (wt_k - wt_k^2) grad(log p_k - log p_fixed_k - log q_stopped_k)
+    + (1 - wake_weight) * mean_n grad sleep_log_q_n.
+
+    Example:
+        >>> round(rws_dreg_reference(torch.zeros(1, 2), torch.tensor([[0.0, -1.0]]), torch.zeros(1, 2)).item(), 6)
+        0.620115
+    """
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]
+        wts = _weights(log_ws)
+        surrogate = _ZERO
+        for k in range(k_size):
+            if wts[k] > 0:
+                path = log_p[b, k].double() - log_p_fixed_z[b, k].double() - log_q_stopped[b, k].double()
+                surrogate = (
+                    surrogate + wts[k] * log_p_fixed_z[b, k].double() + wake_weight * (wts[k] - wts[k] ** 2) * path
+                )
+        out.append(with_grad(_log_sum_exp(log_ws) - math.log(k_size), surrogate + _sleep(sleep_log_q, wake_weight)))
+    return torch.stack(out)
+
+
+def _sleep(sleep_log_q: Tensor | None, wake_weight: float) -> Tensor:
+    if wake_weight >= 1:
+        return _ZERO
+    if sleep_log_q is None:
+        raise ValueError(f"wake_weight={wake_weight} < 1 needs sleep_log_q")
+    n = sleep_log_q.shape[0]
+    return (1 - wake_weight) * _total([sleep_log_q[i].double() for i in range(n)]) / n
+
+
+def stl_reference(log_p: Tensor, log_q_stopped: Tensor) -> Tensor:
+    """STL: value and gradient (1/K) sum_k log w_k, log w_k = log p_k - log q_stopped_k (so only the
+    path through z carries phi's gradient).
+
+    Example:
+        >>> stl_reference(torch.zeros(1, 2), torch.ones(1, 2)).tolist()
+        [-1.0]
+    """
+    b_size, k_size = log_p.shape
+    return torch.stack(
+        [
+            _total([log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]) / k_size
+            for b in range(b_size)
+        ]
+    )
+
+
+def dreg_reference(log_p: Tensor, log_q_stopped: Tensor, log_p_fixed_z: Tensor) -> Tensor:
+    """DReG: value log mean w; gradient sum_k wt_k grad log p_fixed_k
+    + sum_k wt_k^2 grad(log p_k - log p_fixed_k - log q_stopped_k).
+
+    Example:
+        >>> round(dreg_reference(torch.zeros(1, 2), torch.tensor([[0.0, -1.0]]), torch.zeros(1, 2)).item(), 6)
+        0.620115
+    """
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k].double() - log_q_stopped[b, k].double() for k in range(k_size)]
+        wts = _weights(log_ws)
+        surrogate = _ZERO
+        for k in range(k_size):
+            path = log_p[b, k].double() - log_p_fixed_z[b, k].double() - log_q_stopped[b, k].double()
+            surrogate = surrogate + wts[k] * log_p_fixed_z[b, k].double() + wts[k] ** 2 * path
+        out.append(with_grad(_log_sum_exp(log_ws) - math.log(k_size), surrogate))
+    return torch.stack(out)
+
+
+def assert_matches_reference(
+    estimate: Callable[..., Tensor],
+    reference: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    generator: torch.Generator | None = None,
+) -> None:
     """Assert that a vectorised estimator equals its loop reference in value AND gradient.
 
     Both callables take ``*inputs`` (``[B, K]`` log-weights and the like; close over any options)
@@ -154,49 +351,67 @@ def assert_matches_reference(estimate: Callable[..., Tensor], reference: Callabl
         g = torch.autograd.grad((cot * value).sum(), inputs, allow_unused=True, retain_graph=True)
         grads.append([torch.zeros_like(i) if d is None else d for i, d in zip(inputs, g)])
     for i, (a, b) in enumerate(zip(*grads)):
-        torch.testing.assert_close(a, b.to(a.dtype), rtol=rtol, atol=atol,
-                                   msg=lambda m, i=i: f"gradients w.r.t. input {i} differ: {m}")
+        torch.testing.assert_close(
+            a, b.to(a.dtype), rtol=rtol, atol=atol, msg=_prefixed(f"gradients w.r.t. input {i} differ")
+        )
 
 
-def assert_loss_matches_reference(loss_fn, x: Tensor, reference: Callable[[Tensor, Tensor], Tensor], *,
-                                  reparam: bool, seed: int = 0, rtol: float = 1e-10, atol: float = 1e-12) -> None:
-    """Assert that a Loss module wires its estimator correctly: on one replayed draw, its value and
-    parameter gradients equal those of ``-mean_b reference(log_p, log_q)``.
+def assert_loss_matches_reference(
+    loss_fn, x: Tensor, reference: Callable[..., Tensor], *, seed: int = 0, rtol: float = 1e-10, atol: float = 1e-12
+) -> None:
+    """Assert that a Loss module wires its estimator correctly: on the same draws, its value and
+    parameter gradients equal those of ``-mean_b reference(loss_fn, x)``.
 
-    The loss is called once under ``torch.manual_seed(seed)``; the RNG is then replayed and
-    ``loss_fn.draw`` gives the same ``log_p``, ``log_q`` ``[B, K]`` that the reference scores. This
-    checks what the pure-function test cannot: which sampler the module uses, what it passes to
-    its estimator and how it reduces over the batch.
+    ``reference(loss_fn, x)`` replays the module's draws with its own helpers
+    (``loss_fn.draw``, ``loss_fn.stopped_terms``, ``loss_fn.sleep_log_q``, in the module's order)
+    and returns the loop reference ``[B]`` of what it drew. It runs first, under
+    ``torch.manual_seed(seed)``, so a reference that reads running state (a moving-average
+    baseline) reads the state the module reads; the module is then called from the same seed.
+    This checks what the pure-function test cannot: which sampler the module uses, what it passes
+    to its estimator, how it applies its baselines and how it reduces over the batch.
 
     Args:
-        loss_fn: a vaekit ``Loss`` whose estimate is one ``draw`` followed by a pure function.
+        loss_fn: a vaekit ``Loss``.
         x: a batch ``[B, *x_shape]``.
-        reference: ``(log_p, log_q) -> [B]``, e.g. ``lambda lp, lq: iwae_reference(lp, lq, score_function=True)``.
-        reparam: whether the loss draws with ``rsample``.
-        seed: the seed both draws start from.
+        reference: ``(loss_fn, x) -> [B]``, e.g. for VIMCO
+            ``lambda m, x: vimco_reference(*m.draw(x, x, reparam=False)[1:])``.
+        seed: the seed both runs start from.
         rtol, atol: tolerances of ``torch.testing.assert_close`` for the gradients.
 
     Example:
         >>> from vaekit import VIMCO
         >>> from vaekit.testing import tiny_sbn
         >>> q, p, x = tiny_sbn()
-        >>> assert_loss_matches_reference(VIMCO(q, p, n_samples=3), x, vimco_reference, reparam=False)
+        >>> assert_loss_matches_reference(VIMCO(q, p, n_samples=3), x,
+        ...                               lambda m, x: vimco_reference(*m.draw(x, x, reparam=False)[1:]))
     """
-    params = [p for p in loss_fn.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in loss_fn.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    torch.manual_seed(seed)
+    ref = -reference(loss_fn, x).mean()
+    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
     torch.manual_seed(seed)
     loss = loss_fn(x)
     g_mod = torch.autograd.grad(loss, params, allow_unused=True)
-    torch.manual_seed(seed)
-    _, log_p, log_q = loss_fn.draw(x, x, reparam=reparam)
-    ref = -reference(log_p, log_q).mean()
-    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
-    torch.testing.assert_close(loss.detach(), ref.detach().to(loss.dtype), rtol=1e-12, atol=1e-12,
-                               msg=lambda m: f"values differ: {m}")
-    for (name, _), a, b in zip([(n, p) for n, p in loss_fn.named_parameters() if p.requires_grad], g_mod, g_ref):
+    torch.testing.assert_close(
+        loss.detach(), ref.detach().to(loss.dtype), rtol=1e-12, atol=1e-12, msg=lambda m: f"values differ: {m}"
+    )
+    for (name, _), a, b in zip(named, g_mod, g_ref):
         a = torch.zeros_like(b) if a is None and b is not None else a
         b = torch.zeros_like(a) if b is None and a is not None else b
         if a is not None:
-            torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m, name=name: f"gradient of {name} differs: {m}")
+            torch.testing.assert_close(
+                a, b.to(a.dtype), rtol=rtol, atol=atol, msg=_prefixed(f"gradient of {name} differs")
+            )
+
+
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """A ``msg`` callable for ``torch.testing.assert_close`` that puts ``prefix`` before its message."""
+
+    def message(m: str) -> str:
+        return f"{prefix}: {m}"
+
+    return message
 
 
 # -- Rényi (VR) and thermodynamic (TVO) objectives ------------------------------------------------

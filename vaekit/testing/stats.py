@@ -7,8 +7,9 @@ mean against an exact gradient, coordinate by coordinate, Bonferroni-corrected o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -194,7 +195,8 @@ def assert_gradient_unbiased(loss_fn: Callable[..., Tensor], x: Tensor, objectiv
         (200, 19)
     """
     if params is None:
-        params = list(loss_fn.inf_net.parameters()) + list(loss_fn.gen_model.parameters())
+        module: Any = loss_fn  # a vaekit Loss when params is None (documented)
+        params = list(module.inf_net.parameters()) + list(module.gen_model.parameters())
     params = list(params)
     exact = exact_gradients(lambda: -objective().mean(), params)
     samples = gradient_samples(loss_fn, x, params, n_draws, replicas=replicas)

@@ -5,7 +5,7 @@ Import this module explicitly (``from vaekit.testing.strategies import tiny_mode
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hypothesis import strategies as st
 

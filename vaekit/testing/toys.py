@@ -6,8 +6,8 @@ the model away from any optimum of any objective.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -109,7 +109,7 @@ class LinearGaussianModel(DistributionGenModel):
         self.register_buffer("prior_scale", torch.ones(latent_dim))
 
     def prior(self) -> Normal:
-        return Normal(self.prior_loc, self.prior_scale)
+        return Normal(self.prior_loc, self.prior_scale)  # type: ignore[arg-type]  # buffers: Tensors
 
     def likelihood(self, z: Tensor) -> Normal:
         loc = z @ self.weight.T + self.bias  # [*S, D]
@@ -186,11 +186,12 @@ class TinyModel:
     kind: str = "sbn"
 
     def build(self, dtype: torch.dtype = torch.float64) -> tuple[InfNet, GenModel, Tensor]:
-        kw = dict(batch=self.batch, seed=self.seed, dtype=dtype, scale=self.scale)
         if self.kind == "sbn":
-            return tiny_sbn(self.data_dim, self.latent_dim, **kw)
+            return tiny_sbn(self.data_dim, self.latent_dim, batch=self.batch, seed=self.seed, dtype=dtype,
+                            scale=self.scale)
         if self.kind in ("gaussian", "gaussian_score"):
-            return linear_gaussian(self.data_dim, self.latent_dim, rsample=self.kind == "gaussian", **kw)
+            return linear_gaussian(self.data_dim, self.latent_dim, rsample=self.kind == "gaussian", batch=self.batch,
+                                   seed=self.seed, dtype=dtype, scale=self.scale)
         raise ValueError(f"TinyModel.kind must be 'sbn', 'gaussian' or 'gaussian_score'; got {self.kind!r}")
 
 

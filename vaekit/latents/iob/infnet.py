@@ -1,4 +1,5 @@
 """``OrderedInfNet``: any factorised InfNet behind an information-ordered bottleneck."""
+
 from __future__ import annotations
 
 import torch
@@ -54,12 +55,12 @@ class OrderedInfNet(InfNet):
     def __init__(self, inf_net: DistributionInfNet, layer: IOBLayer, *, n_open: int | None = None):
         super().__init__()
         if not isinstance(inf_net, DistributionInfNet):
-            raise ValueError(
+            raise TypeError(
                 "OrderedInfNet: inf_net must be a DistributionInfNet (log_prob needs per-feature densities); "
                 f"got {type(inf_net).__name__}"
             )
         if not isinstance(layer, IOBLayer):
-            raise ValueError(f"OrderedInfNet: layer must be an IOBLayer; got {type(layer).__name__}")
+            raise TypeError(f"OrderedInfNet: layer must be an IOBLayer; got {type(layer).__name__}")
         self.inf_net = inf_net
         self.layer = layer
         self.n_open = n_open
@@ -71,7 +72,9 @@ class OrderedInfNet(InfNet):
     @n_open.setter
     def n_open(self, value: int | None) -> None:
         f = self.layer.n_features
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= f):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"OrderedInfNet: n_open must be None or an int; got {type(value).__name__}")
+        if value is not None and not 0 <= value <= f:
             raise ValueError(f"OrderedInfNet: n_open must be None or an int in 0..{f}; got {value!r}")
         self._n_open = value
 
@@ -79,7 +82,7 @@ class OrderedInfNet(InfNet):
     def has_rsample(self) -> bool:  # type: ignore[override]
         return self.inf_net.has_rsample
 
-    def forward(self, x: Tensor) -> "OrderedInfNet":
+    def forward(self, x: Tensor) -> OrderedInfNet:
         self.inf_net(x)
         self.params_ = self.inf_net.params_
         b = x.shape[0]
@@ -92,7 +95,7 @@ class OrderedInfNet(InfNet):
     def _keep(self, z: Tensor) -> Tensor:
         """Boolean mask ``[B, K, *z_shape]`` of the open features for this batch's widths."""
         flat = z.flatten(0, 1)  # [B*K, *z_shape]: the layer's dim counts from this batch of codes
-        d = self.layer._feature_dim(flat)
+        d = self.layer.feature_dim(flat)
         keep = self.layer.index < self.widths_.repeat_interleave(z.shape[1]).unsqueeze(-1)  # [B*K, F]
         return place_mask(keep.to(z.device), flat.dim(), d).expand(flat.shape).reshape(z.shape)  # [B, K, *z_shape]
 
@@ -106,11 +109,16 @@ class OrderedInfNet(InfNet):
         return self._mask(self.inf_net.rsample(n_samples))
 
     def log_prob(self, z: Tensor) -> Tensor:
-        return self._log_prob(z, self.inf_net._dist())
+        return self._log_prob(z, self._inner_dist())
 
     def log_prob_detached(self, z: Tensor) -> Tensor:
         """``log_prob`` under a detached copy of q (gradient only through z), for STL/DReG."""
-        return self._log_prob(z, detached(self.inf_net._dist()))
+        return self._log_prob(z, detached(self._inner_dist()))
+
+    def _inner_dist(self) -> Distribution:
+        if getattr(self.inf_net, "params_", None) is None:
+            raise RuntimeError(f"call {type(self).__name__}(x) before sample/rsample/log_prob")
+        return self.inf_net.current_dist()  # a DistributionInfNet (checked at construction)
 
     def _log_prob(self, z: Tensor, dist: Distribution) -> Tensor:
         base = dist

@@ -10,17 +10,17 @@ References:
     Ho, Zhao & Wandelt, "Information-Ordered Bottlenecks for Adaptive Semantic Compression",
     arXiv:2305.11213 (2023).
 """
+
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["IOBLayer", "ordered_loss", "intrinsic_dimension", "chi2_1_critical_value", "place_mask"]
+from vaekit.latents.iob.widths import UniformWidths
 
-_SAMPLERS = ("uniform", "geometric", "poisson")
+__all__ = ["IOBLayer", "ordered_loss", "intrinsic_dimension", "chi2_1_critical_value", "place_mask"]
 
 
 class IOBLayer(nn.Module):
@@ -32,9 +32,10 @@ class IOBLayer(nn.Module):
     training mode (full width, no draw, in eval mode). Zeroed features get exactly zero gradient
     (``torch.where``, so a NaN or inf there cannot leak through as 0 * inf).
 
-    Width distribution P(n) on n = 0..F, truncated to 0..F and renormalised:
-    ``"uniform"`` P(n) = 1/(F+1); ``"geometric"`` P(n) proportional to (1-p)^n;
-    ``"poisson"`` P(n) proportional to rate^n / n!. Every width 0..F has positive probability.
+    The width distribution P(n) on n = 0..F is an object: ``UniformWidths()`` (the default),
+    ``GeometricWidths(p)``, ``PoissonWidths(rate)`` (each truncated to 0..F and renormalised, so
+    every width has positive probability), or any callable ``n_features -> [F+1]`` of
+    non-negative weights, normalised here.
 
     Shapes:
         x: ``[B, ..., F, ...]`` with F at ``dim``; forward / forward_neck / forward_mask keep it.
@@ -45,9 +46,8 @@ class IOBLayer(nn.Module):
     Args:
         n_features: F.
         dim: the feature dimension of the code (not the batch dimension 0).
-        sampler: "uniform", "geometric" or "poisson".
-        p: success probability of the geometric sampler, in (0, 1].
-        rate: mean of the Poisson sampler before truncation, > 0 (default F / 2).
+        widths: the width distribution, a callable ``n_features -> [F+1]`` weights (default
+            ``UniformWidths()``).
         generator: a ``torch.Generator`` for the width draws (default: torch's global RNG).
 
     References:
@@ -62,39 +62,58 @@ class IOBLayer(nn.Module):
         (2, 4, 3)
     """
 
-    def __init__(self, n_features: int, *, dim: int = -1, sampler: str = "uniform", p: float = 0.5,
-                 rate: float | None = None, generator: torch.Generator | None = None):
+    # Buffers of a Module, declared for the type checker (nn.Module.__getattr__ returns Tensor | Module).
+    index: Tensor
+    probs: Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        dim: int = -1,
+        widths: Callable[[int], Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
-        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-            raise ValueError(f"IOBLayer: n_features must be a positive int; got {n_features!r}")
-        if sampler not in _SAMPLERS:
-            raise ValueError(f"IOBLayer: sampler must be one of {_SAMPLERS}; got {sampler!r}")
-        if not 0 < p <= 1:
-            raise ValueError(f"IOBLayer: p must be in (0, 1]; got {p!r}")
-        rate = n_features / 2 if rate is None else rate
-        if not rate > 0:
-            raise ValueError(f"IOBLayer: rate must be > 0; got {rate!r}")
-        self.n_features, self.dim, self.sampler, self.p, self.rate = n_features, dim, sampler, p, float(rate)
+        if isinstance(n_features, bool) or not isinstance(n_features, int):
+            raise TypeError(f"IOBLayer: n_features must be an int; got {type(n_features).__name__}")
+        if n_features < 1:
+            raise ValueError(f"IOBLayer: n_features must be >= 1; got {n_features}")
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise TypeError(f"IOBLayer: dim must be an int; got {type(dim).__name__}")
+        widths = UniformWidths() if widths is None else widths
+        if not callable(widths):
+            raise TypeError(
+                "IOBLayer: widths must be a callable n_features -> [F+1] weights (e.g. GeometricWidths(0.5)); "
+                f"got {type(widths).__name__}"
+            )
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"IOBLayer: generator must be a torch.Generator or None; got {type(generator).__name__}")
+        self.n_features, self.dim, self.widths = n_features, dim, widths
         self.generator = generator
         # Buffers (not persistent state) so they follow .to(device) and never hit the host per step.
         self.register_buffer("index", torch.arange(n_features), persistent=False)
-        self.register_buffer("probs", _width_probs(n_features, sampler, p, self.rate), persistent=False)
+        self.register_buffer("probs", _width_probs(widths, n_features).to(self.index.device), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"n_features={self.n_features}, dim={self.dim}, sampler={self.sampler!r}"
+        return f"n_features={self.n_features}, dim={self.dim}, widths={self.widths!r}"
 
     # -- deterministic views -------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
         """The identity (every feature open)."""
-        self._feature_dim(x)
+        self.feature_dim(x)
         return x
 
     def forward_neck(self, x: Tensor, n_open: int | Tensor) -> Tensor:
         """Keep features j < n_open, zero the rest. n_open: int or ``[B]`` integers in 0..F."""
-        d = self._feature_dim(x)
+        d = self.feature_dim(x)
         f = self.n_features
         if isinstance(n_open, Tensor):
-            if n_open.dim() != 1 or n_open.shape[0] != x.shape[0] or n_open.dtype.is_floating_point:
+            if n_open.dtype.is_floating_point or n_open.dtype.is_complex or n_open.dtype == torch.bool:
+                raise TypeError(
+                    f"IOBLayer.forward_neck: n_open must be an int or an integer tensor [B]; got a {n_open.dtype} tensor"
+                )
+            if n_open.dim() != 1 or n_open.shape[0] != x.shape[0]:
                 raise ValueError(
                     f"IOBLayer.forward_neck: n_open must be an int or an integer tensor [B] = [{x.shape[0]}]; "
                     f"got {n_open.dtype} tensor of shape {tuple(n_open.shape)}"
@@ -104,23 +123,29 @@ class IOBLayer(nn.Module):
                 raise ValueError(f"IOBLayer.forward_neck: n_open must lie in 0..{f}; got values in {lo}..{hi}")
             keep = self.index < n_open.to(self.index.device).unsqueeze(-1)  # [B, F]
         else:
-            if isinstance(n_open, bool) or not isinstance(n_open, int) or not 0 <= n_open <= f:
+            if isinstance(n_open, bool) or not isinstance(n_open, int):
+                raise TypeError(
+                    f"IOBLayer.forward_neck: n_open must be an int or a tensor [B]; got {type(n_open).__name__}"
+                )
+            if not 0 <= n_open <= f:
                 raise ValueError(f"IOBLayer.forward_neck: n_open must be an int in 0..{f}; got {n_open!r}")
             keep = self.index < n_open  # [F]
         return torch.where(place_mask(keep.to(x.device), x.dim(), d), x, x.new_zeros(()))
 
     def forward_mask(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x * mask`` with mask ``[F]`` (all examples) or ``[B, F]`` (per example)."""
-        d = self._feature_dim(x)
+        d = self.feature_dim(x)
         f, b = self.n_features, x.shape[0]
-        if not isinstance(mask, Tensor) or tuple(mask.shape) not in ((f,), (b, f)):
-            got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        if not isinstance(mask, Tensor):
+            raise TypeError(f"IOBLayer.forward_mask: mask must be a tensor; got {type(mask).__name__}")
+        if tuple(mask.shape) not in ((f,), (b, f)):
+            got = tuple(mask.shape)
             raise ValueError(f"IOBLayer.forward_mask: mask must have shape ({f},) or ({b}, {f}); got {got}")
         return x * place_mask(mask.to(x.device, x.dtype), x.dim(), d)
 
     def forward_all(self, x: Tensor) -> Tensor:
         """Every width at once: ``[B, F+1, ...]``; row k equals ``forward_neck(x, k)``."""
-        d = self._feature_dim(x)
+        d = self.feature_dim(x)
         widths = torch.arange(self.n_features + 1, device=self.index.device)  # [F+1]
         keep = self.index < widths.unsqueeze(-1)  # [F+1, F], row k opens j < k
         keep = place_mask(keep.unsqueeze(0).to(x.device), x.dim() + 1, d + 1)  # [1, F+1, ..., F, ...]
@@ -140,15 +165,18 @@ class IOBLayer(nn.Module):
 
     def forward_sampled(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``(forward_neck(x, n), n)`` with n = ``sample_widths(B)``; ``(x, F...)`` in eval mode."""
-        self._feature_dim(x)
+        self.feature_dim(x)
         n_open = self.sample_widths(x.shape[0], generator=generator)  # [B]
         if not self.training:
             return x, n_open
         keep = self.index < n_open.unsqueeze(-1)  # [B, F]; sampled widths need no range check
-        return torch.where(place_mask(keep.to(x.device), x.dim(), self._feature_dim(x)), x, x.new_zeros(())), n_open
+        return torch.where(place_mask(keep.to(x.device), x.dim(), self.feature_dim(x)), x, x.new_zeros(())), n_open
 
-    def _feature_dim(self, x: Tensor) -> int:
-        if not isinstance(x, Tensor) or x.dim() < 2:
+    def feature_dim(self, x: Tensor) -> int:
+        """The feature dimension of x as a non-negative index, after checking that it holds F features."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"IOBLayer: x must be a tensor [B, ..., F, ...]; got {type(x).__name__}")
+        if x.dim() < 2:
             raise ValueError(f"IOBLayer: x must be a tensor [B, ..., F, ...]; got {_describe(x)}")
         d = self.dim % x.dim() if -x.dim() <= self.dim < x.dim() else None
         if d is None or d == 0:
@@ -170,19 +198,29 @@ def place_mask(mask: Tensor, ndim: int, d: int) -> Tensor:
     return mask.reshape(lead + [1] * (d - len(lead)) + [mask.shape[-1]] + [1] * (ndim - d - 1))
 
 
-def _width_probs(f: int, sampler: str, p: float, rate: float) -> Tensor:
-    n = torch.arange(f + 1, dtype=torch.float64)  # [F+1]
-    if sampler == "uniform":
-        logits = torch.zeros_like(n)
-    elif sampler == "geometric":
-        logits = n * math.log1p(-p) if p < 1 else torch.where(n == 0, 0.0, -math.inf)
-    else:
-        logits = n * math.log(rate) - torch.lgamma(n + 1)
-    return torch.softmax(logits, dim=0).to(torch.get_default_dtype())  # [F+1], truncated and renormalised
+def _width_probs(widths: Callable[[int], Tensor], f: int) -> Tensor:
+    """Normalised P(n), ``[F+1]``, from a width distribution's weights (checked once, at construction)."""
+    w = widths(f)
+    if not isinstance(w, Tensor) or not w.dtype.is_floating_point:
+        got = f"a {w.dtype} tensor" if isinstance(w, Tensor) else type(w).__name__
+        raise TypeError(f"IOBLayer: widths({f}) must return a float tensor of shape ({f + 1},); got {got}")
+    if tuple(w.shape) != (f + 1,):
+        got = f"shape {tuple(w.shape)}"
+        raise ValueError(f"IOBLayer: widths({f}) must return a float tensor of shape ({f + 1},); got {got}")
+    w = w.detach().to(torch.float64)
+    if not (torch.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError(f"IOBLayer: widths({f}) must be finite, non-negative and not all 0; got {w.tolist()}")
+    return (w / w.sum()).to(torch.get_default_dtype())  # [F+1]
 
 
-def ordered_loss(layer: IOBLayer, code: Tensor, loss_fn: Callable[[Tensor], Tensor], *,
-                 exhaustive: bool = False, generator: torch.Generator | None = None) -> Tensor:
+def ordered_loss(
+    layer: IOBLayer,
+    code: Tensor,
+    loss_fn: Callable[[Tensor], Tensor],
+    *,
+    exhaustive: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Average a per-example loss over bottleneck widths: exhaustively or with one draw per example.
 
     Objective:  L = mean_b sum_{n=0..F} P(n) * loss_fn( mask_n(code_b) ),  P = ``layer.width_probs()``.
@@ -221,20 +259,29 @@ def ordered_loss(layer: IOBLayer, code: Tensor, loss_fn: Callable[[Tensor], Tens
 
 
 def _check_losses(losses: Tensor, n: int) -> None:
-    if not isinstance(losses, Tensor) or tuple(losses.shape) != (n,):
-        raise ValueError(f"ordered_loss: loss_fn must return per-example losses of shape ({n},); got {_describe(losses)}")
+    if not isinstance(losses, Tensor):
+        raise TypeError(
+            f"ordered_loss: loss_fn must return a tensor of per-example losses ({n},); got {_describe(losses)}"
+        )
+    if tuple(losses.shape) != (n,):
+        raise ValueError(
+            f"ordered_loss: loss_fn must return per-example losses of shape ({n},); got {_describe(losses)}"
+        )
 
 
 def chi2_1_critical_value(level: float = 0.05) -> float:
     """Upper ``level`` quantile of chi-square(1): q with P(Z^2 > q) = level, q = 2 erfinv(1 - level)^2."""
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        raise TypeError(f"chi2_1_critical_value: level must be a float; got {type(level).__name__}")
     if not 0 < level < 1:
         raise ValueError(f"chi2_1_critical_value: level must be in (0, 1); got {level!r}")
     # P(Z^2 > q) = P(|Z| > sqrt q) = 1 - erf(sqrt(q / 2)), so sqrt(q / 2) = erfinv(1 - level).
     return float(2 * torch.special.erfinv(torch.tensor(1 - level, dtype=torch.float64)) ** 2)
 
 
-def intrinsic_dimension(errors_by_width: Sequence[float] | Tensor, n_points: int, data_variance: float | Tensor,
-                        *, level: float = 0.05) -> int:
+def intrinsic_dimension(
+    errors_by_width: Sequence[float] | Tensor, n_points: int, data_variance: float | Tensor, *, level: float = 0.05
+) -> int:
     """Smallest width after which opening one more feature is not a significant gain.
 
     With E_k the mean reconstruction error at width k (k = 0..F), e_k = E_k / data_variance and
@@ -264,8 +311,12 @@ def intrinsic_dimension(errors_by_width: Sequence[float] | Tensor, n_points: int
     """
     errors = torch.as_tensor(errors_by_width, dtype=torch.float64).detach().cpu()
     if errors.dim() != 1 or errors.numel() < 2:
-        raise ValueError(f"intrinsic_dimension: errors_by_width must be 1-D with F+1 >= 2 entries; got shape {tuple(errors.shape)}")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
+        raise ValueError(
+            f"intrinsic_dimension: errors_by_width must be 1-D with F+1 >= 2 entries; got shape {tuple(errors.shape)}"
+        )
+    if isinstance(n_points, bool) or not isinstance(n_points, int):
+        raise TypeError(f"intrinsic_dimension: n_points must be an int; got {type(n_points).__name__}")
+    if n_points < 1:
         raise ValueError(f"intrinsic_dimension: n_points must be a positive int; got {n_points!r}")
     var = float(data_variance)
     if not var > 0:

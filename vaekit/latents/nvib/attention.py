@@ -19,6 +19,7 @@ References:
     Henderson & Fehr, "A VAE for Transformers with Nonparametric Variational Information
     Bottleneck", ICLR 2023. Fehr & Henderson, COLM 2024.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,15 +60,28 @@ class DenoisingAttention(nn.Module):
         ((3, 4, 8), (3, 4, 6))
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = True,
-                 device: torch.device | None = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = True,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DenoisingAttention: {name} must be a positive int; got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"DenoisingAttention: {name} must be an int; got {type(v).__name__}")
+            if v < 1:
+                raise ValueError(f"DenoisingAttention: {name} must be >= 1; got {v}")
         if embed_dim % num_heads:
-            raise ValueError(f"DenoisingAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"DenoisingAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
         if not batch_first:
             raise ValueError("DenoisingAttention: only batch_first=True is supported; got batch_first=False")
         if not 0 <= dropout < 1:
@@ -82,13 +96,23 @@ class DenoisingAttention(nn.Module):
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **kw)
 
     @classmethod
-    def from_multihead_attention(cls, mha: nn.MultiheadAttention) -> "DenoisingAttention":
+    def from_multihead_attention(cls, mha: nn.MultiheadAttention) -> DenoisingAttention:
         """A DenoisingAttention with the projection weights of a (e.g. pretrained) MultiheadAttention."""
         if mha.bias_k is not None or mha.add_zero_attn:
-            raise ValueError("DenoisingAttention.from_multihead_attention: add_bias_kv / add_zero_attn are not supported")
+            raise ValueError(
+                "DenoisingAttention.from_multihead_attention: add_bias_kv / add_zero_attn are not supported"
+            )
         has_bias = mha.in_proj_bias is not None
-        new = cls(mha.embed_dim, mha.num_heads, mha.dropout, has_bias, mha.kdim, mha.vdim,
-                  device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype)
+        new = cls(
+            mha.embed_dim,
+            mha.num_heads,
+            mha.dropout,
+            has_bias,
+            mha.kdim,
+            mha.vdim,
+            device=mha.out_proj.weight.device,
+            dtype=mha.out_proj.weight.dtype,
+        )
         with torch.no_grad():
             if mha.in_proj_weight is not None:
                 weights = mha.in_proj_weight.chunk(3, dim=0)
@@ -102,10 +126,20 @@ class DenoisingAttention(nn.Module):
             new.out_proj.load_state_dict(mha.out_proj.state_dict())
         return new
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None = None,
-                need_weights: bool = True, attn_mask: Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False, *, log_pi: Tensor | None = None,
-                var: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+        *,
+        log_pi: Tensor | None = None,
+        var: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
         b, t, s = self._check(query, key, value, log_pi, var)
         h, e = self.num_heads, self.head_dim
         bias = self._bias(key, key_padding_mask, attn_mask, is_causal, log_pi, var, b, t, s)  # [B, 1|H, 1|T, S]
@@ -131,8 +165,9 @@ class DenoisingAttention(nn.Module):
             weights = weights.mean(dim=1)  # [B, T, S]
         return out, weights
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, need_weights: bool,
-                scale: float | None) -> tuple[Tensor, Tensor | None]:
+    def _attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, need_weights: bool, scale: float | None
+    ) -> tuple[Tensor, Tensor | None]:
         p_drop = self.dropout if self.training else 0.0
         if not need_weights:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p_drop, scale=scale), None
@@ -141,8 +176,18 @@ class DenoisingAttention(nn.Module):
         dropped = F.dropout(weights, p_drop) if p_drop > 0 else weights
         return dropped @ v, weights
 
-    def _bias(self, key: Tensor, key_padding_mask: Tensor | None, attn_mask: Tensor | None, is_causal: bool,
-              log_pi: Tensor | None, var: Tensor | None, b: int, t: int, s: int) -> Tensor:
+    def _bias(
+        self,
+        key: Tensor,
+        key_padding_mask: Tensor | None,
+        attn_mask: Tensor | None,
+        is_causal: bool,
+        log_pi: Tensor | None,
+        var: Tensor | None,
+        b: int,
+        t: int,
+        s: int,
+    ) -> Tensor:
         """The additive attention bias ``[B, 1|H, 1|T, S]``: denoising term, log pi and every mask."""
         root = math.sqrt(self.head_dim)
         if var is None:
@@ -173,19 +218,28 @@ class DenoisingAttention(nn.Module):
             bias = bias + torch.where(causal, neg_inf, per_key.new_zeros(()))  # [.., T, S]
         return bias
 
-    def _check(self, query: Tensor, key: Tensor, value: Tensor, log_pi: Tensor | None,
-               var: Tensor | None) -> tuple[int, int, int]:
+    def _check(
+        self, query: Tensor, key: Tensor, value: Tensor, log_pi: Tensor | None, var: Tensor | None
+    ) -> tuple[int, int, int]:
         def shape(x: object) -> object:
             return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
+        given = {"query": query, "key": key, "value": value, "log_pi": log_pi, "var": var}
+        for name, arg in given.items():
+            if not isinstance(arg, Tensor) and not (arg is None and name in ("log_pi", "var")):
+                raise TypeError(f"DenoisingAttention: {name} must be a tensor; got {type(arg).__name__}")
         if not isinstance(query, Tensor) or query.dim() != 3 or query.shape[-1] != self.embed_dim:
-            raise ValueError(f"DenoisingAttention: query must be [B, T, embed_dim={self.embed_dim}]; got {shape(query)}")
+            raise ValueError(
+                f"DenoisingAttention: query must be [B, T, embed_dim={self.embed_dim}]; got {shape(query)}"
+            )
         b, t = query.shape[:2]
         if not isinstance(key, Tensor) or key.dim() != 3 or key.shape[0] != b or key.shape[-1] != self.kdim:
             raise ValueError(f"DenoisingAttention: key must be [B={b}, S, kdim={self.kdim}]; got {shape(key)}")
         s = key.shape[1]
         if not isinstance(value, Tensor) or tuple(value.shape) != (b, s, self.vdim):
-            raise ValueError(f"DenoisingAttention: value must be [B, S, vdim] = {(b, s, self.vdim)}; got {shape(value)}")
+            raise ValueError(
+                f"DenoisingAttention: value must be [B, S, vdim] = {(b, s, self.vdim)}; got {shape(value)}"
+            )
         if log_pi is not None and (not isinstance(log_pi, Tensor) or tuple(log_pi.shape) != (b, s)):
             raise ValueError(f"DenoisingAttention: log_pi must be [B, S] = {(b, s)}; got {shape(log_pi)}")
         if var is not None:
@@ -201,7 +255,7 @@ class DenoisingAttention(nn.Module):
 
 def _as_additive(mask: Tensor, like: Tensor, name: str, expected: tuple[int, ...] | None) -> Tensor:
     if not isinstance(mask, Tensor):
-        raise ValueError(f"DenoisingAttention: {name} must be a tensor; got {type(mask).__name__}")
+        raise TypeError(f"DenoisingAttention: {name} must be a tensor; got {type(mask).__name__}")
     if expected is not None and tuple(mask.shape) != expected:
         raise ValueError(f"DenoisingAttention: {name} must have shape {expected}; got {tuple(mask.shape)}")
     if mask.dtype == torch.bool:

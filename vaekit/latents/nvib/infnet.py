@@ -1,4 +1,5 @@
 """``NVIBInfNet``: an encoder followed by an NVIB layer, as an InfNet any vaekit loss can drive."""
+
 from __future__ import annotations
 
 import torch
@@ -45,10 +46,10 @@ class NVIBInfNet(InfNet):
     def __init__(self, encoder: nn.Module, nvib: NVIB):
         super().__init__()
         if not isinstance(nvib, NVIB):
-            raise ValueError(f"NVIBInfNet: nvib must be an NVIB layer; got {type(nvib).__name__}")
+            raise TypeError(f"NVIBInfNet: nvib must be an NVIB layer; got {type(nvib).__name__}")
         self.encoder, self.nvib = encoder, nvib
 
-    def forward(self, x: Tensor) -> "NVIBInfNet":
+    def forward(self, x: Tensor) -> NVIBInfNet:
         out = self.encoder(x)
         u, pad = out if isinstance(out, tuple) else (out, None)
         mu, logvar, log_alpha, pad, _ = self.nvib.components(u, pad)
@@ -60,8 +61,10 @@ class NVIBInfNet(InfNet):
             raise RuntimeError("call NVIBInfNet(x) before sample/rsample/log_prob")
         p = self.params_
         b = p["mu"].shape[0]
-        return tuple(t.unsqueeze(1).expand(b, n_samples, *t.shape[1:])  # [B, K, K0, ...]
-                     for t in (p["mu"], p["logvar"], p["log_alpha"], p["key_padding_mask"]))
+        return tuple(
+            t.unsqueeze(1).expand(b, n_samples, *t.shape[1:])  # [B, K, K0, ...]
+            for t in (p["mu"], p["logvar"], p["log_alpha"], p["key_padding_mask"])
+        )
 
     def rsample(self, n_samples: int) -> Tensor:
         z, log_pi = self.nvib.draw(*self._expanded(n_samples))  # [B, K, K0, P], [B, K, K0]
@@ -75,7 +78,15 @@ class NVIBInfNet(InfNet):
         p = self.params_
         k0, width = p["mu"].shape[1:]
         if z.dim() != 4 or tuple(z.shape[2:]) != (k0, width + 1):
-            raise ValueError(f"NVIBInfNet.log_prob: z must be [B, K, K0, P+1] with (K0, P+1) = {(k0, width + 1)}; "
-                             f"got {tuple(z.shape)}")
-        return nvib_log_prob(z[..., :-1], z[..., -1], p["mu"].unsqueeze(1), p["logvar"].unsqueeze(1),
-                             p["log_alpha"].unsqueeze(1), p["key_padding_mask"].unsqueeze(1))  # [B, K]
+            raise ValueError(
+                f"NVIBInfNet.log_prob: z must be [B, K, K0, P+1] with (K0, P+1) = {(k0, width + 1)}; "
+                f"got {tuple(z.shape)}"
+            )
+        return nvib_log_prob(
+            z[..., :-1],
+            z[..., -1],
+            p["mu"].unsqueeze(1),
+            p["logvar"].unsqueeze(1),
+            p["log_alpha"].unsqueeze(1),
+            p["key_padding_mask"].unsqueeze(1),
+        )  # [B, K]

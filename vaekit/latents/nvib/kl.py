@@ -11,12 +11,14 @@ and alpha0_p = alpha_p + delta * (n - 1):
                      + K0 * (lgamma(alpha0_p / K0) - lgamma(alpha0_q / K0)) ],
 
 KL_D being the KL between symmetric Dirichlets of total masses alpha0_q and alpha0_p over K0
-components, divided by n, computed in float64.
+components, divided by n, computed in float64 in a form whose large terms cancel analytically
+(see ``kl_dirichlet``).
 
 References:
     Henderson & Fehr, "A VAE for Transformers with Nonparametric Variational Information
     Bottleneck", ICLR 2023.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +29,16 @@ from torch import Tensor
 __all__ = ["kl_gaussian", "kl_dirichlet"]
 
 
-def kl_gaussian(mu: Tensor, logvar: Tensor, log_alpha: Tensor, key_padding_mask: Tensor, *,
-                prior_mu: Tensor | float = 0.0, prior_var: Tensor | float = 1.0, kappa: int = 1) -> Tensor:
+def kl_gaussian(
+    mu: Tensor,
+    logvar: Tensor,
+    log_alpha: Tensor,
+    key_padding_mask: Tensor,
+    *,
+    prior_mu: Tensor | float = 0.0,
+    prior_var: Tensor | float = 1.0,
+    kappa: int = 1,
+) -> Tensor:
     """KL_G of the module docstring: the pibar-weighted Gaussian KL to the prior component, ``[B]``.
 
     Shapes:
@@ -56,14 +66,42 @@ def kl_gaussian(mu: Tensor, logvar: Tensor, log_alpha: Tensor, key_padding_mask:
     return kappa * 0.5 * torch.where(valid, pibar * per, per.new_zeros(())).sum(-1)  # [B]
 
 
-def kl_dirichlet(log_alpha: Tensor, key_padding_mask: Tensor, *, prior_alpha: Tensor | float = 1.0,
-                 delta: float = 1.0, kappa: int = 1) -> Tensor:
+def kl_dirichlet(
+    log_alpha: Tensor,
+    key_padding_mask: Tensor,
+    *,
+    prior_alpha: Tensor | float = 1.0,
+    delta: float = 1.0,
+    kappa: int = 1,
+) -> Tensor:
     """KL_D of the module docstring, computed in float64 and returned in log_alpha's dtype, ``[B]``.
 
-    Zero when the posterior mass alpha0_q equals the prior mass alpha0_p.
+    Zero when the posterior mass alpha0_q equals the prior mass alpha0_p. Evaluated as written the
+    formula cancels catastrophically once alpha0_q passes about e^35 (lgamma(alpha0_q) ~ alpha0_q
+    log alpha0_q against a result of order log alpha0_q), which identity initialisation reaches on
+    layer-normalised inputs of transformer width. With Stirling's remainder s(x) = lgamma(x) -
+    (x - 1/2) log x + x - log(2 pi) / 2 and the digamma remainder r(x) = log x - 1/(2x) - digamma(x),
+    the terms of order alpha0 log alpha0 cancel analytically and, with A = alpha0_q, A_p = alpha0_p:
+
+        n * KL_D = (K0 - 1)/2 * (log(A / A_p) - 1 + A_p / A) + s(A) - s(A_p) - K0 (s(A / K0) - s(A_p / K0))
+                   + (A - A_p) (r(A) - r(A / K0)),
+
+    an identity for every A > 0; s and r use their asymptotic series for x >= 8 (where they are
+    small) and lgamma / digamma below (where nothing large cancels). Accurate to about 1e-13
+    relative for log alpha up to 88 (checked against a 50-digit reference in the tests).
 
     Shapes:
         log_alpha, key_padding_mask (True = padding): ``[B, K0]``; returns ``[B]``.
+
+    Args:
+        log_alpha: log pseudo-counts of the components (any value on padding).
+        key_padding_mask: True where a component is padding.
+        prior_alpha: alpha_p, the prior component's pseudo-count.
+        delta: increment of the prior's total mass per extra component.
+        kappa: copies per component (n = K0 / kappa).
+
+    References:
+        Henderson & Fehr, ICLR 2023 (the KL); Abramowitz & Stegun 6.1.40 and 6.3.18 (the series).
 
     Example:
         >>> import torch
@@ -75,18 +113,60 @@ def kl_dirichlet(log_alpha: Tensor, key_padding_mask: Tensor, *, prior_alpha: Te
     la = log_alpha.to(torch.float64)
     k0 = valid.sum(-1).to(torch.float64)  # [B]
     n = k0 / kappa
-    a0q = torch.where(valid, la, la.new_full((), -math.inf)).logsumexp(-1).exp()  # [B]
+    log_a0q = torch.where(valid, la, la.new_full((), -math.inf)).logsumexp(-1)  # [B]
+    a0q = log_a0q.exp()  # [B]; at most K0 e^88 (float32's range), far inside float64's
     a0p = torch.as_tensor(prior_alpha, dtype=torch.float64, device=la.device) + delta * (n - 1)  # [B]
-    kl = (torch.lgamma(a0q) - torch.lgamma(a0p)
-          + (a0q - a0p) * (torch.digamma(a0q / k0) - torch.digamma(a0q))
-          + k0 * (torch.lgamma(a0p / k0) - torch.lgamma(a0q / k0))) / n  # [B]
+    log_ratio = log_a0q - a0p.log()  # [B]: log(A / A_p)
+    ratio_p = (-log_ratio).exp()  # [B]: A_p / A
+    kl = (
+        0.5 * (k0 - 1) * (log_ratio - 1 + ratio_p)
+        + _stirling_remainder(a0q)
+        - _stirling_remainder(a0p)
+        - k0 * (_stirling_remainder(a0q / k0) - _stirling_remainder(a0p / k0))
+        + (a0q - a0p) * (_digamma_remainder(a0q) - _digamma_remainder(a0q / k0))
+    ) / n  # [B]
     return kl.to(log_alpha.dtype)
 
 
+_SERIES_FROM = 8.0  # below: the special functions directly; above: the series (last term < 1e-16 relative)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+# Stirling: s(x) = sum_k B_2k / (2k (2k - 1) x^(2k - 1)); digamma: r(x) = sum_k B_2k / (2k x^2k).
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+
+
+def _stirling_remainder(x: Tensor) -> Tensor:
+    """s(x) = lgamma(x) - (x - 1/2) log x + x - log(2 pi) / 2 for x > 0, without cancellation for large x."""
+    small = x.clamp_max(_SERIES_FROM)  # both branches stay finite, so torch.where's gradient does too
+    direct = torch.lgamma(small) - (small - 0.5) * small.log() + small - _HALF_LOG_2PI
+    big = x.clamp_min(_SERIES_FROM)
+    inv2 = big.reciprocal().square()
+    series = torch.zeros_like(big)
+    for k in range(len(_BERNOULLI), 0, -1):  # Horner in 1 / x^2
+        series = series * inv2 + _BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
+    return torch.where(x < _SERIES_FROM, direct, series / big)
+
+
+def _digamma_remainder(x: Tensor) -> Tensor:
+    """r(x) = log x - 1/(2x) - digamma(x) for x > 0, without cancellation for large x."""
+    small = x.clamp_max(_SERIES_FROM)
+    direct = small.log() - 0.5 / small - torch.digamma(small)
+    big = x.clamp_min(_SERIES_FROM)
+    inv2 = big.reciprocal().square()
+    series = torch.zeros_like(big)
+    for k in range(len(_BERNOULLI), 0, -1):
+        series = series * inv2 + _BERNOULLI[k - 1] / (2 * k)
+    return torch.where(x < _SERIES_FROM, direct, series * inv2)
+
+
 def _check(log_alpha: Tensor, mask: Tensor, where: str) -> None:
-    if not isinstance(log_alpha, Tensor) or log_alpha.dim() != 2:
-        got = tuple(log_alpha.shape) if isinstance(log_alpha, Tensor) else type(log_alpha).__name__
-        raise ValueError(f"{where}: log_alpha must be [B, K0]; got {got}")
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != tuple(log_alpha.shape):
-        got = f"{mask.dtype} tensor of shape {tuple(mask.shape)}" if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"{where}: key_padding_mask must be a bool tensor of shape {tuple(log_alpha.shape)}; got {got}")
+    if not isinstance(log_alpha, Tensor) or not log_alpha.dtype.is_floating_point:
+        got = f"a {log_alpha.dtype} tensor" if isinstance(log_alpha, Tensor) else type(log_alpha).__name__
+        raise TypeError(f"{where}: log_alpha must be a float tensor [B, K0]; got {got}")
+    if log_alpha.dim() != 2:
+        raise ValueError(f"{where}: log_alpha must be [B, K0]; got shape {tuple(log_alpha.shape)}")
+    expected = tuple(log_alpha.shape)
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = f"a {mask.dtype} tensor" if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"{where}: key_padding_mask must be a bool tensor of shape {expected}; got {got}")
+    if tuple(mask.shape) != expected:
+        raise ValueError(f"{where}: key_padding_mask must have shape {expected}; got {tuple(mask.shape)}")

@@ -19,6 +19,7 @@ References:
     Bottleneck", ICLR 2023. Behjati, Fehr & Henderson, EMNLP 2023 (alpha skip). Fehr & Henderson,
     "Nonparametric Variational Regularisation of Pretrained Transformers", COLM 2024 (identity init).
 """
+
 from __future__ import annotations
 
 import math
@@ -84,9 +85,16 @@ class NVIB(nn.Module):
         prior_mu, prior_var, prior_log_alpha: the prior component (buffers).
         delta: increment of the prior's total mass per extra component (alpha0_p).
         prune_below: in evaluation, pseudo-counts alpha_i <= this are set to 0 (default 0.1).
-        identity_init: initialise so that NVIB + denoising attention equals scaled dot-product
-            attention: W_mu = I, b_mu = 0, W_v = 0, b_v = log sigma^2_p, W_l = 0, b_a = 0,
-            W_q = 1 / (2 sqrt(d)). Else torch's default Linear init.
+        identity_init: W_mu = I, b_mu = 0, W_v = 0, b_v = log sigma^2_p, W_l = 0, b_a = 0,
+            W_q = 1 / (2 sqrt(d)) (Fehr & Henderson 2024); else torch's default Linear init. Then
+            NVIB followed by ``DenoisingAttention`` equals scaled dot-product attention over the
+            inputs only under these conditions: evaluation mode (training draws perturb z and
+            log pi), and a prior pseudo-count at or below ``prune_below`` (e.g.
+            ``prior_log_alpha=math.log(0.05)``; at the default alpha_p = 1 the prior component
+            takes part). Its training form (``log_pi`` without ``var``) is then exact; its
+            evaluation form (``**latent.attention_kwargs()``, which passes ``var``) only in the
+            limit prior_var -> 0, with an error of order prior_var. At the defaults the outputs
+            differ (by 0.26 in evaluation and 0.95 in training on the 8-wide test case).
 
     References:
         Henderson & Fehr, ICLR 2023; Behjati, Fehr & Henderson, EMNLP 2023; Fehr & Henderson, COLM 2024.
@@ -101,19 +109,47 @@ class NVIB(nn.Module):
         ((2,), (2,))
     """
 
-    def __init__(self, embed_dim: int, *, num_heads: int = 1, kappa: int = 1, prior_mu: float = 0.0,
-                 prior_var: float = 1.0, prior_log_alpha: float = 0.0, delta: float = 1.0,
-                 prune_below: float = 0.1, identity_init: bool = True):
+    # Buffers, declared for the type checker (nn.Module.__getattr__ is typed Tensor | Module).
+    prior_mu: Tensor
+    prior_var: Tensor
+    prior_log_alpha: Tensor
+
+    def __init__(
+        self,
+        embed_dim: int,
+        *,
+        num_heads: int = 1,
+        kappa: int = 1,
+        prior_mu: float = 0.0,
+        prior_var: float = 1.0,
+        prior_log_alpha: float = 0.0,
+        delta: float = 1.0,
+        prune_below: float = 0.1,
+        identity_init: bool = True,
+    ):
         super().__init__()
         for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kappa", kappa)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"NVIB: {name} must be a positive int; got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"NVIB: {name} must be an int; got {type(v).__name__}")
+            if v < 1:
+                raise ValueError(f"NVIB: {name} must be >= 1; got {v}")
+        for name, r in (
+            ("prior_mu", prior_mu),
+            ("prior_var", prior_var),
+            ("prior_log_alpha", prior_log_alpha),
+            ("delta", delta),
+            ("prune_below", prune_below),
+        ):
+            if isinstance(r, bool) or not isinstance(r, (int, float)):
+                raise TypeError(f"NVIB: {name} must be a real number; got {type(r).__name__}")
         if embed_dim % num_heads:
             raise ValueError(f"NVIB: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         if not prior_var > 0:
             raise ValueError(f"NVIB: prior_var must be > 0; got {prior_var!r}")
         if not delta >= 0 or not prune_below >= 0:
-            raise ValueError(f"NVIB: delta and prune_below must be >= 0; got delta={delta!r}, prune_below={prune_below!r}")
+            raise ValueError(
+                f"NVIB: delta and prune_below must be >= 0; got delta={delta!r}, prune_below={prune_below!r}"
+            )
         self.embed_dim, self.num_heads, self.kappa = embed_dim, num_heads, kappa
         self.delta, self.prune_below = float(delta), float(prune_below)
         self.mu_proj = nn.Linear(embed_dim, embed_dim)
@@ -141,11 +177,14 @@ class NVIB(nn.Module):
         self.alpha_proj.bias.zero_()
         self.alpha_quad.weight.fill_(1 / (2 * math.sqrt(d)))
 
-    def components(self, u: Tensor, key_padding_mask: Tensor | None = None, *,
-                   alpha_skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def components(
+        self, u: Tensor, key_padding_mask: Tensor | None = None, *, alpha_skip: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The mixture's parameters: ``(mu, logvar [B, K0, P], log_alpha [B, K0], pad [B, K0], skip [B, N])``."""
-        if not isinstance(u, Tensor) or u.dim() != 3 or u.shape[-1] != self.embed_dim:
-            got = tuple(u.shape) if isinstance(u, Tensor) else type(u).__name__
+        if not isinstance(u, Tensor):
+            raise TypeError(f"NVIB: u must be a tensor [B, N, embed_dim={self.embed_dim}]; got {type(u).__name__}")
+        if u.dim() != 3 or u.shape[-1] != self.embed_dim:
+            got = tuple(u.shape)
             raise ValueError(f"NVIB: u must have shape [B, N, embed_dim={self.embed_dim}]; got {got}")
         b, n, p = u.shape
         pad = _padding(key_padding_mask, (b, n), u.device, "key_padding_mask")
@@ -155,8 +194,10 @@ class NVIB(nn.Module):
         logvar = self.logvar_proj(u)  # [B, N, P]
         log_alpha = (self.alpha_proj(u) + self.alpha_quad(u * u)).squeeze(-1)  # [B, N]
         if alpha_skip is not None:
-            if not isinstance(alpha_skip, Tensor) or tuple(alpha_skip.shape) != (b, n):
-                got = tuple(alpha_skip.shape) if isinstance(alpha_skip, Tensor) else type(alpha_skip).__name__
+            if not isinstance(alpha_skip, Tensor):
+                raise TypeError(f"NVIB: alpha_skip must be a tensor [B, N] = {(b, n)}; got {type(alpha_skip).__name__}")
+            if tuple(alpha_skip.shape) != (b, n):
+                got = tuple(alpha_skip.shape)
                 raise ValueError(f"NVIB: alpha_skip must have shape [B, N] = {(b, n)}; got {got}")
             log_alpha = log_alpha + alpha_skip  # a residual connection in log space
         prior_mu = self.prior_mu.to(u.dtype).expand(b, 1, p)  # [B, 1, P]
@@ -190,8 +231,9 @@ class NVIB(nn.Module):
         log_gamma = torch.where(pad, log_gamma.new_full((), -math.inf), log_gamma)
         return z, log_gamma - log_gamma.logsumexp(-1, keepdim=True)  # log pi, -inf on padding
 
-    def forward(self, u: Tensor, key_padding_mask: Tensor | None = None, *,
-                alpha_skip: Tensor | None = None) -> NVIBLatent:
+    def forward(
+        self, u: Tensor, key_padding_mask: Tensor | None = None, *, alpha_skip: Tensor | None = None
+    ) -> NVIBLatent:
         mu, logvar, log_alpha, pad, skip = self.components(u, key_padding_mask, alpha_skip=alpha_skip)
         if self.training:
             z, log_pi = self.draw(mu, logvar, log_alpha, pad)
@@ -205,10 +247,22 @@ class NVIB(nn.Module):
 
     def kl(self, latent: NVIBLatent) -> tuple[Tensor, Tensor]:
         """``(KL_G, KL_D)``, each ``[B]``, with this layer's prior, delta and kappa."""
-        kl_g = kl_gaussian(latent.mu, latent.logvar, latent.log_alpha, latent.key_padding_mask,
-                           prior_mu=self.prior_mu, prior_var=self.prior_var, kappa=self.kappa)
-        kl_d = kl_dirichlet(latent.log_alpha, latent.key_padding_mask, prior_alpha=self.prior_log_alpha.exp(),
-                            delta=self.delta, kappa=self.kappa)
+        kl_g = kl_gaussian(
+            latent.mu,
+            latent.logvar,
+            latent.log_alpha,
+            latent.key_padding_mask,
+            prior_mu=self.prior_mu,
+            prior_var=self.prior_var,
+            kappa=self.kappa,
+        )
+        kl_d = kl_dirichlet(
+            latent.log_alpha,
+            latent.key_padding_mask,
+            prior_alpha=self.prior_log_alpha.exp(),
+            delta=self.delta,
+            kappa=self.kappa,
+        )
         return kl_g, kl_d
 
     def log_prob(self, latent: NVIBLatent, z: Tensor | None = None, log_pi: Tensor | None = None) -> Tensor:
@@ -243,7 +297,9 @@ def nvib_log_prob(z: Tensor, log_pi: Tensor, mu: Tensor, logvar: Tensor, log_alp
 def _padding(mask: Tensor | None, shape: tuple[int, int], device: torch.device, name: str) -> Tensor:
     if mask is None:
         return torch.zeros(shape, dtype=torch.bool, device=device)
-    if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(shape) or mask.dtype != torch.bool:
-        got = f"{mask.dtype} tensor of shape {tuple(mask.shape)}" if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"NVIB: {name} must be a bool tensor [B, N] = {tuple(shape)}; got {got}")
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = f"a {mask.dtype} tensor" if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"NVIB: {name} must be a bool tensor [B, N] = {tuple(shape)}; got {got}")
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"NVIB: {name} must be a bool tensor [B, N] = {tuple(shape)}; got shape {tuple(mask.shape)}")
     return mask.to(device)

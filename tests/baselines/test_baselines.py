@@ -14,7 +14,6 @@ from vaekit import (
 )
 from vaekit.testing import assert_less_equal_stat, gradient_samples, tiny_sbn
 
-
 K = 4
 
 
@@ -71,7 +70,8 @@ def test_control_variate_lowers_inference_gradient_variance(name, min_factor):
     for loss_fn in (plain, with_cv):
         g = gradient_samples(loss_fn, x, phi, 400)  # [N, P]
         spread.append((g - g.mean(0)).pow(2).sum(-1, keepdim=True))  # [N, 1]
-    assert_less_equal_stat(min_factor * spread[1], spread[0], failure_rate=1e-3, name=f"variance[{name}] * {min_factor}")
+    assert_less_equal_stat(min_factor * spread[1], spread[0], failure_rate=1e-3,
+                           name=f"variance[{name}] * {min_factor}")
 
 
 def test_state_dict_round_trip_restores_baseline_state_exactly():
@@ -87,7 +87,8 @@ def test_state_dict_round_trip_restores_baseline_state_exactly():
         loss_fn(x).backward()
         opt.step()
     state = loss_fn.state_dict()
-    assert {"baselines.0.value", "baselines.0.n_updates", "baselines.2.variance", "baselines.1.net.0.weight"} <= set(state)
+    expected = {"baselines.0.value", "baselines.0.n_updates", "baselines.2.variance", "baselines.1.net.0.weight"}
+    assert expected <= set(state)
     q2, p2, _ = tiny_sbn(data_dim=4, latent_dim=2, batch=5, seed=9)
     clone = build(q2, p2)
     clone.load_state_dict(state)
