@@ -294,3 +294,18 @@ def test_layers_that_do_not_chain_raise_value_error():
         q(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="expected sum"):
         split_layers(torch.zeros(2, 4), (3, 2))
+
+
+@pytest.mark.parametrize("gen_cls", [LayeredSigmoidBeliefNet, LayeredGaussianDecoder])
+def test_layered_generative_models_declare_x_shape_and_reject_non_binary_data(gen_cls):
+    sizes = (3, 2)
+    gaussian = gen_cls is LayeredGaussianDecoder
+    q = LayeredGaussianEncoder(5, sizes) if gaussian else LayeredBernoulliEncoder(5, sizes)
+    p = gen_cls(sizes, 5)
+    assert p.x_shape_ == (5,)
+    loss_fn = IWAE(q, p, n_samples=2) if gaussian else VIMCO(q, p, n_samples=2)
+    x = torch.bernoulli(torch.full((4, 5), 0.5))
+    with pytest.raises(ValueError, match=r"0/1"):
+        loss_fn(x.clone().fill_(0.5))
+    with pytest.raises(ValueError, match=r"\[B, 5\]"):  # a target of another width than the likelihood's
+        loss_fn(x, target=torch.bernoulli(torch.full((4, 6), 0.5)))
