@@ -33,6 +33,16 @@ from vaekit.baselines import (
 from vaekit.losses import RWSDReG, rws_dreg_estimate
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
 from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.losses import VR, TVO, VRScore, log_uniform_partition, tvo_estimate, vr_estimate, vr_score_estimate
+from vaekit.losses import NVIL, nvil_estimate
+from vaekit.latents import (
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    check_layers,
+    split_layers,
+)
 from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
 # kernel dependence and the information plane (more in the subpackages vaekit.hsic, vaekit.infoplane)
 from vaekit.hsic import (
@@ -190,4 +200,22 @@ __all__ = [
     "indecater_estimate",
     "CategoricalDisARM",
     "categorical_disarm_estimate",
+]
+__all__ += [
+    # Rényi and thermodynamic objectives; multi-layer latent models
+    "VR",
+    "VRScore",
+    "TVO",
+    "vr_estimate",
+    "vr_score_estimate",
+    "tvo_estimate",
+    "log_uniform_partition",
+    "NVIL",
+    "nvil_estimate",
+    "LayeredBernoulliEncoder",
+    "LayeredSigmoidBeliefNet",
+    "LayeredGaussianEncoder",
+    "LayeredGaussianDecoder",
+    "split_layers",
+    "check_layers",
 ]

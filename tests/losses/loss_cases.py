@@ -23,9 +23,14 @@ Build the models with :func:`make_models` (or ``case.build()``), never by hand. 
   width than x) is meaningful. If False the test expects a ValueError for such a target.
 - ``stateful``: the loss changes its own state on each call (a learned or running baseline);
   the state_dict round-trip then also compares the state after one call.
+- ``needs_logits``: the loss reads a factorised q's logits, ``inf_net.params_["logits"]`` (the
+  agreed protocol of Bernoulli/categorical InfNets, e.g. discrete-latent estimators). Tests on
+  models without that key (the multi-layer models of test_contract_layered) skip such cases.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +116,7 @@ class LossCase:
     supports_target: bool = True
     stateful: bool = False
     reference: Callable[[Loss, Tensor], Tensor] | None = None
+    needs_logits: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -468,6 +474,14 @@ LOSS_CASES += [
         "CategoricalDisARM", lambda q, p: CategoricalDisARM(q, p), bound=elbo_bound, reference=_categorical_disarm
     ),
 ]
+# Every discrete-latent estimator reads q's logits (``params_["logits"]``), which the layered
+# encoders do not expose: the multi-layer contract test skips them.
+_READS_LOGITS = {"Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelSoftmax-ST", "GumbelRao",
+                 "IndeCateR", "REBAR", "RELAX", "CategoricalDisARM"}
+LOSS_CASES = [
+    dataclasses.replace(c, needs_logits=True) if isinstance(c, LossCase) and c.name in _READS_LOGITS else c
+    for c in LOSS_CASES
+]
 
 # Losses that draw their own noise from q's logits (or enumerate) and never call InfNet.sample/rsample:
 # the sampler-shape error test does not apply to them.
@@ -484,3 +498,109 @@ DRAWS_OWN_NOISE = {
     "RELAX",
     "CategoricalDisARM",
 }
+# -- Rényi (VR), thermodynamic (TVO) objectives and per-layer NVIL (issue 13) ----------------------
+import torch.nn.functional as F  # noqa: E402
+
+from vaekit import NVIL, TVO, VR, VRScore  # noqa: E402
+from vaekit.testing import nvil_reference, tvo_reference, vr_reference  # noqa: E402
+
+
+def vr_bound(alpha: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """(1/(1-alpha)) log (1/K) sum_k w_k^(1-alpha), ``[B]`` (alpha != 1)."""
+    t = 1.0 - alpha
+    return lambda log_p, log_q: logmeanexp(t * (log_p - log_q), dim=-1) / t
+
+
+def tvo_bound(partition: list[float]) -> Callable[[Tensor, Tensor], Tensor]:
+    """sum_n (b_{n+1} - b_n) sum_k softmax(b_n log w)_k log w_k, ``[B]``."""
+
+    def bound(log_p: Tensor, log_q: Tensor) -> Tensor:
+        log_w = log_p - log_q
+        return sum(
+            (hi - lo) * (log_w.mul(lo).softmax(dim=-1) * log_w).sum(dim=-1)
+            for lo, hi in zip(partition[:-1], partition[1:])
+        )
+
+    return bound
+
+
+_TVO_GRID = [0.0, 0.1, 0.4, 1.0]
+
+
+def _layer_nets(q: InfNet) -> list[nn.Module]:
+    """One linear C_i(h^{i-1}) per layer of q (x for the first), typed like q."""
+    first = _baseline_net(q)
+    sizes = getattr(q, "layer_sizes", None)
+    if sizes is None:
+        return [first]
+    return [first] + [nn.Linear(h, 1).to(first.weight.dtype) for h in sizes[:-1]]
+
+
+def _nvil_replayed(m: Loss, x: Tensor) -> Tensor:
+    """NVIL's per-layer signals and baselines written out: running mean C_i, learned C_i(h^{i-1})
+    fitted by least squares to l_i - C_i, scale max(1, sqrt(v_i)); then the loop reference."""
+    z, log_p, log_q = m.draw(x, x, reparam=False)
+    if getattr(m, "layered", False):
+        lq, lp = m.inf_net.log_prob_layers(z), m.gen_model.log_prob_layers(x, z)  # [B, K, L], [B, K, L + 1]
+        inputs = [x] + list(m.inf_net.split(z))[:-1]
+    else:
+        lq, lp, inputs = log_q.unsqueeze(-1), F.pad(log_p.unsqueeze(-1), (0, 1)), [x]
+    n_layers = lq.shape[-1]
+    raw = torch.stack(
+        [(lp[..., i:].sum(-1) - lq[..., i:].sum(-1)).detach() for i in range(n_layers)], dim=-1
+    )  # [B, K, L]
+    running = m.mean.to(raw.dtype)  # [L], 0 before the first update
+    learned = torch.cat(
+        [
+            net(h).reshape(x.shape[0], 1, 1).expand(*raw.shape[:2], 1) if i == 0 else net(h)
+            for i, (net, h) in enumerate(zip(m.baseline_nets, inputs))
+        ],
+        dim=-1,
+    )  # [B, K, L]
+    fit = ((raw - running - learned) ** 2).mean(dim=(0, 1)).sum()
+    scale = m.variance.to(raw.dtype).sqrt().clamp_min(1.0)  # [L]
+    out = nvil_reference(lp, lq, (running + learned).detach(), scale)  # [B]
+    return with_grad(out, out - fit)  # the fit penalty enters the gradient only
+
+
+LOSS_CASES += [
+    LossCase(
+        "VR-0.5",
+        lambda q, p: VR(q, p, alpha=0.5, n_samples=3),
+        needs_rsample=True,
+        bound=vr_bound(0.5),
+        reference=lambda m, x: vr_reference(*_wake(m, x, True), alpha=0.5, score_function=False),
+    ),
+    LossCase(
+        "VR-neg",
+        lambda q, p: VR(q, p, alpha=-1.0, n_samples=3),
+        needs_rsample=True,
+        bound=vr_bound(-1.0),
+        reference=lambda m, x: vr_reference(*_wake(m, x, True), alpha=-1.0, score_function=False),
+    ),
+    LossCase(
+        "VRScore-0.5",
+        lambda q, p: VRScore(q, p, alpha=0.5, n_samples=3),
+        bound=vr_bound(0.5),
+        reference=lambda m, x: vr_reference(*_wake(m, x, False), alpha=0.5, score_function=True),
+    ),
+    LossCase(
+        "VRScore-1",
+        lambda q, p: VRScore(q, p, alpha=1.0, n_samples=3),
+        bound=elbo_bound,
+        reference=lambda m, x: vr_reference(*_wake(m, x, False), alpha=1.0, score_function=True),
+    ),
+    LossCase(
+        "TVO",
+        lambda q, p: TVO(q, p, n_samples=3, partition=torch.tensor(_TVO_GRID, dtype=torch.float64)),
+        bound=tvo_bound(_TVO_GRID),
+        reference=lambda m, x: tvo_reference(*_wake(m, x, False), _TVO_GRID),
+    ),
+    LossCase(
+        "NVIL-layers",
+        lambda q, p: NVIL(q, p, n_samples=2, baseline_nets=_layer_nets(q)),
+        bound=elbo_bound,
+        stateful=True,
+        reference=_nvil_replayed,
+    ),
+]

@@ -39,6 +39,14 @@ from vaekit.latents.nvib import (
 )
 from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
 from vaekit.latents.vib import VIBDecoder, VIBEncoder, categorical_likelihood
+from vaekit.latents.layered import (
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    check_layers,
+    split_layers,
+)
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "BernoulliDecoder",
            "VIBEncoder", "VIBDecoder", "IOBLayer", "OrderedInfNet", "ordered_loss", "intrinsic_dimension",
@@ -47,3 +55,5 @@ __all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "Bernoulli
 __all__ += ["CategoricalEncoder", "CategoricalDecoder", "ExponentialAnnealing", "discrete_logits", "is_one_hot",
             "relaxed_bernoulli", "relaxed_one_hot", "uniform_noise", "gumbel_noise", "logistic_noise",
             "conditional_gumbel", "conditional_logistic"]
+__all__ += ["LayeredBernoulliEncoder", "LayeredSigmoidBeliefNet", "LayeredGaussianEncoder", "LayeredGaussianDecoder",
+            "split_layers", "check_layers"]

@@ -26,6 +26,9 @@ from vaekit.losses.rws import RWS, RWSDReG, rws_dreg_estimate, rws_estimate
 from vaekit.losses.stl import STL, stl_estimate
 from vaekit.losses.vimco import VIMCO, vimco_estimate
 from vaekit.losses.wake_sleep import WakeSleep, wake_sleep_estimate
+from vaekit.losses.vr import VR, VRScore, vr_estimate, vr_score_estimate
+from vaekit.losses.tvo import TVO, log_uniform_partition, tvo_estimate
+from vaekit.losses.nvil import NVIL, nvil_estimate
 
 __all__ = ["Loss", "ELBO", "IWAE", "VIMCO", "elbo_estimate", "iwae_estimate", "vimco_estimate",
            "Reinforce", "WakeSleep", "RWS", "STL", "DReG",
@@ -36,3 +39,5 @@ __all__ += ["Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax"
             "local_disarm_estimate", "arms_estimate", "dirichlet_copula_uniforms", "gumbel_softmax_latents",
             "gumbel_rao_latents", "indecater_estimate", "rebar_logit_gradient", "relax_logit_gradient",
             "CategoricalDisARM", "categorical_disarm_estimate", "stick_breaking_logits", "stick_breaking_one_hot"]
+__all__ += ["VR", "VRScore", "vr_estimate", "vr_score_estimate", "TVO", "tvo_estimate", "log_uniform_partition",
+            "NVIL", "nvil_estimate"]

@@ -72,6 +72,16 @@ from vaekit.testing.stats import (
     gradient_samples,
 )
 from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_categorical, tiny_sbn
+from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
+from vaekit.testing.references import nvil_reference, tvo_reference, vr_reference
+from vaekit.testing.oracle import (
+    exact_renyi_bound,
+    exact_tvo,
+    exact_tvo_estimator_mean,
+    exact_vr,
+    exact_vr_gaussian,
+)
+from vaekit.testing.toys import tiny_layered_sbn
 
 __all__ = [
     "tiny_sbn",
@@ -118,4 +128,14 @@ __all__ = [
     "enumerate_reference",
     "indecater_reference",
     "rebar_reference",
+    # VR, TVO and multi-layer models (issue 13)
+    "vr_reference",
+    "tvo_reference",
+    "exact_vr",
+    "exact_vr_gaussian",
+    "exact_renyi_bound",
+    "exact_tvo",
+    "exact_tvo_estimator_mean",
+    "tiny_layered_sbn",
+    "nvil_reference",
 ]

@@ -711,3 +711,119 @@ def rebar_reference(
         value = f[r].to(torch.float64)
         out.append(_with_logit_gradient(value, logits, r, g_rows[r].detach().tolist()) - (fit - fit.detach()))
     return torch.stack(out)
+# -- Rényi (VR) and thermodynamic (TVO) objectives ------------------------------------------------
+__all__ += ["vr_reference", "tvo_reference"]
+
+
+def vr_reference(log_p: Tensor, log_q: Tensor, *, alpha: float, score_function: bool) -> Tensor:
+    """Loop reference of the VR_alpha estimate (Li & Turner 2016), pathwise or score function.
+
+    Value:     L = (1/t) log (1/K) sum_k w_k^t,  t = 1 - alpha;  at t = 0 the limit (1/K) sum_k log w_k.
+    Gradient:  pathwise: autograd of L (sum_k w_k^t / sum_j w_j^t grad log w_k);
+               score function: adds sum_j (L - L_{-j}) grad log q_j, L_{-j} being L with w_j replaced by
+               the geometric mean of the other K-1 weights (built naively, O(K^2)).
+
+    Shapes:
+        log_p, log_q: ``[B, K]`` (K >= 2 for the score function); returns ``[B]`` float64.
+
+    Example:
+        >>> lp, lq = torch.zeros(1, 2), torch.tensor([[0.0, -1.0]])
+        >>> round(vr_reference(lp, lq, alpha=0.0, score_function=False).item(), 6)
+        0.620115
+    """
+    log_p, log_q = _check(log_p, log_q, min_k=2 if score_function else 1)
+    t = 1.0 - float(alpha)
+    b_size, k_size = log_p.shape
+
+    def power_mean(log_ws: list[Tensor]) -> Tensor:
+        if t == 0:
+            return torch.stack(log_ws).mean()
+        return (_log_sum_exp([t * lw for lw in log_ws]) - math.log(len(log_ws))) / t
+
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
+        bound = power_mean(log_ws)
+        if not score_function:
+            out.append(bound)
+            continue
+        surrogate = bound
+        for j in range(k_size):
+            others = [log_ws[k].detach() for k in range(k_size) if k != j]
+            geometric = torch.stack(others).sum() / (k_size - 1)
+            surrogate = surrogate + (bound.detach() - power_mean(others + [geometric])) * log_q[b, j]
+        out.append(with_grad(bound, surrogate))
+    return torch.stack(out)
+
+
+def tvo_reference(log_p: Tensor, log_q: Tensor, partition: Sequence[float]) -> Tensor:
+    """Loop reference of the TVO estimate (Masrani, Le & Wood 2019) and its covariance gradient.
+
+    Value:     sum_n (beta_{n+1} - beta_n) sum_k pi_nk log w_k,  pi_nk = w_k^beta_n / sum_j w_j^beta_n.
+    Gradient:  sum_n (beta_{n+1} - beta_n) sum_k pi_nk [ grad log w_k + (log w_k - fbar_n)(grad log q_k
+               + beta_n grad log w_k) ],  fbar_n = sum_k pi_nk log w_k, weights and fbar held constant.
+
+    Shapes:
+        log_p, log_q: ``[B, K]``; partition: N + 1 floats from 0 to 1; returns ``[B]`` float64.
+
+    Example:
+        >>> tvo_reference(torch.zeros(1, 2), torch.ones(1, 2), [0.0, 1.0]).tolist()
+        [-1.0]
+    """
+    log_p, log_q = _check(log_p, log_q)
+    betas = [float(v) for v in partition]
+    b_size, k_size = log_p.shape
+    out = []
+    for b in range(b_size):
+        log_ws = [log_p[b, k] - log_q[b, k] for k in range(k_size)]
+        value, surrogate = 0.0, log_p.new_zeros(())
+        for n in range(len(betas) - 1):
+            beta, width = betas[n], betas[n + 1] - betas[n]
+            tempered = [beta * float(lw.detach()) for lw in log_ws]
+            top = max(tempered)
+            norm = sum(math.exp(v - top) for v in tempered)
+            pis = [math.exp(v - top) / norm for v in tempered]
+            fbar = sum(pi * float(lw.detach()) for pi, lw in zip(pis, log_ws))
+            value = value + width * fbar
+            for k in range(k_size):
+                centred = float(log_ws[k].detach()) - fbar
+                surrogate = surrogate + width * pis[k] * (log_ws[k] + centred * (log_q[b, k] + beta * log_ws[k]))
+        out.append(with_grad(torch.as_tensor(value, dtype=torch.float64), surrogate))
+    return torch.stack(out)
+
+
+__all__ += ["nvil_reference"]
+
+
+def nvil_reference(log_p_layers: Tensor, log_q_layers: Tensor, baseline: Tensor, scale: Tensor) -> Tensor:
+    """Loop reference of NVIL with per-layer learning signals (Mnih & Gregor 2014).
+
+    Value:     (1/K) sum_k log w_k,  log w_k = sum_j log_p_layers[k, j] - sum_i log_q_layers[k, i].
+    Signal:    layer i (0-based): l_ki = sum_{j >= i} log_p_layers[k, j] - sum_{j >= i} log_q_layers[k, j]
+               (entry 0 of log_p_layers is log p(x | h^1), entry j log p(h^j | h^{j+1})).
+    Gradient:  (1/K) sum_k [ grad log w_k + sum_i ((l_ki - b_ki) / s_i) grad log_q_layers[k, i] ].
+
+    Shapes:
+        log_p_layers: ``[B, K, L + 1]``; log_q_layers, baseline: ``[B, K, L]``; scale: ``[L]``; returns ``[B]``.
+
+    Example:
+        >>> nvil_reference(torch.zeros(1, 2, 3), torch.ones(1, 2, 2), torch.zeros(1, 2, 2), torch.ones(2)).tolist()
+        [-2.0]
+    """
+    b_size, k_size, n_layers = log_q_layers.shape
+    out = []
+    for b in range(b_size):
+        value = log_p_layers.new_zeros((), dtype=torch.float64)
+        surrogate = log_p_layers.new_zeros((), dtype=torch.float64)
+        for k in range(k_size):
+            lp = [log_p_layers[b, k, j].double() for j in range(n_layers + 1)]
+            lq = [log_q_layers[b, k, i].double() for i in range(n_layers)]
+            log_w = torch.stack(lp).sum() - torch.stack(lq).sum()
+            value = value + log_w / k_size
+            surrogate = surrogate + log_w / k_size
+            for i in range(n_layers):
+                signal = float((torch.stack(lp[i:]).sum() - torch.stack(lq[i:]).sum()).detach())
+                coef = (signal - float(baseline[b, k, i])) / float(scale[i])
+                surrogate = surrogate + coef * lq[i] / k_size
+        out.append(with_grad(value, surrogate))
+    return torch.stack(out)

@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MultivariateNormal, Normal
 
-from vaekit.latents import BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
+from vaekit.latents import (
+    BernoulliEncoder,
+    GaussianEncoder,
+    LayeredBernoulliEncoder,
+    LayeredSigmoidBeliefNet,
+    SigmoidBeliefNet,
+)
 from vaekit.models import DistributionGenModel, GenModel, InfNet
 
 __all__ = ["tiny_sbn", "linear_gaussian", "LinearGaussianModel", "TinyModel"]
@@ -214,6 +220,34 @@ def tiny_categorical(data_dim: int = 3, n_vars: int = 2, n_classes: int = 3, *, 
     gen = torch.Generator().manual_seed(seed)
     inf_net = CategoricalEncoder(data_dim, n_vars, n_classes).to(dtype)
     gen_model = CategoricalDecoder(n_vars, n_classes, data_dim, learn_prior=True).to(dtype)
+    _randomize([inf_net, gen_model], gen, scale)
+    x = torch.bernoulli(torch.full((batch, data_dim), 0.5, dtype=dtype), generator=gen)  # [B, D]
+    return inf_net, gen_model, x
+
+
+__all__ += ["tiny_layered_sbn"]
+
+
+def tiny_layered_sbn(data_dim: int = 2, layer_sizes: tuple[int, ...] = (1, 1, 1), *, batch: int = 2, seed: int = 0,
+                     dtype: torch.dtype = torch.float64, scale: float = 1.0) -> tuple[InfNet, GenModel, Tensor]:
+    """An enumerable sigmoid belief net with several stochastic layers and its layered Bernoulli q, and binary data.
+
+    q(z|x) = q(z_1|x) q(z_2|z_1) ... (LayeredBernoulliEncoder, linear), p(x, z) = p(z_L) ... p(x|z_1)
+    (LayeredSigmoidBeliefNet, linear). Latents are ``[B, K, sum(layer_sizes)]``; the oracle enumerates
+    all ``2**sum(layer_sizes)`` states. Parameters ``scale * N(0, 1)`` and x fair coins from ``Generator(seed)``.
+
+    Shapes:
+        x: ``[batch, data_dim]``.
+
+    Example:
+        >>> q, p, x = tiny_layered_sbn(seed=1)
+        >>> tuple(q(x).sample(3).shape)
+        (2, 3, 3)
+    """
+    _check_sizes(data_dim=data_dim, batch=batch)
+    gen = torch.Generator().manual_seed(seed)
+    inf_net = LayeredBernoulliEncoder(data_dim, layer_sizes).to(dtype)
+    gen_model = LayeredSigmoidBeliefNet(layer_sizes, data_dim).to(dtype)
     _randomize([inf_net, gen_model], gen, scale)
     x = torch.bernoulli(torch.full((batch, data_dim), 0.5, dtype=dtype), generator=gen)  # [B, D]
     return inf_net, gen_model, x
