@@ -82,8 +82,8 @@ def _reinforce(log_p, log_q, centred):
 
 def reinforce_loo(enc, dec, x, k, st):
     log_p, log_q = draw(enc, dec, x, k)
-    l = (log_p - log_q).detach()
-    return _reinforce(log_p, log_q, l - (l.sum(-1, keepdim=True) - l) / (k - 1))
+    signal = (log_p - log_q).detach()
+    return _reinforce(log_p, log_q, signal - (signal.sum(-1, keepdim=True) - signal) / (k - 1))
 
 
 def _running(st, key, value, decay):
@@ -93,21 +93,21 @@ def _running(st, key, value, decay):
 
 def reinforce_ma(enc, dec, x, k, st, decay=0.9):
     log_p, log_q = draw(enc, dec, x, k)
-    l = (log_p - log_q).detach()
-    loss = _reinforce(log_p, log_q, l - st["c"])
-    _running(st, "c", l.mean(), decay)
+    signal = (log_p - log_q).detach()
+    loss = _reinforce(log_p, log_q, signal - st["c"])
+    _running(st, "c", signal.mean(), decay)
     st["n"] += 1
     return loss
 
 
 def reinforce_nvil(enc, dec, x, k, st, decay=0.9):
     log_p, log_q = draw(enc, dec, x, k)
-    l = (log_p - log_q).detach()
-    centred = l - st["c"] - st["net"](x)  # [B, K]; carries the baseline net's gradient
+    signal = (log_p - log_q).detach()
+    centred = signal - st["c"] - st["net"](x)  # [B, K]; carries the baseline net's gradient
     scale = st["var"].sqrt().clamp(min=1.0)
     loss = _reinforce(log_p, log_q, centred / scale) + centred.pow(2).mean()
     centred = centred.detach()
-    _running(st, "c", l.mean(), decay)
+    _running(st, "c", signal.mean(), decay)
     _running(st, "var", centred.var(unbiased=False), decay)
     st["n"] += 1
     return loss

@@ -8,6 +8,8 @@ identical on both ranks. The last part runs ``vaekit.fit`` on the DDP-wrapped lo
 import datetime
 import os
 import socket
+import time
+import warnings
 
 import pytest
 import torch
@@ -76,9 +78,32 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _run_workers(out_dir: str, *, deadline_s: float = 240.0, attempts: int = 2) -> None:
+    """Run the two ranks, each attempt bounded by ``deadline_s``.
+
+    Once in many full-suite runs on a loaded 2-core machine, a rank was seen idle with its peer
+    gone and the join waited forever (not reproduced alone; see the closing note of issue 8). A
+    hang must not hang CI: past the deadline the ranks are killed, a warning says so, and the run
+    is repeated on a fresh port. Failures (exceptions in a rank) are never retried.
+    """
+    for attempt in range(attempts):
+        ctx = mp.start_processes(_worker, args=(_free_port(), out_dir), nprocs=WORLD, join=False,
+                                 start_method="spawn")
+        start = time.monotonic()
+        while not ctx.join(timeout=5):
+            if time.monotonic() - start > deadline_s:
+                for proc in ctx.processes:
+                    proc.kill()
+                break
+        else:
+            return
+        warnings.warn(f"DDP workers hung past {deadline_s:.0f} s (attempt {attempt + 1} of {attempts}); killed")
+    pytest.fail(f"DDP workers hung past {deadline_s:.0f} s in each of {attempts} attempts")
+
+
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not built")
 def test_ddp_two_processes_average_gradients_and_stay_in_sync(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    _run_workers(str(tmp_path))
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
     x = _global_batch()

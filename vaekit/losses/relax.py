@@ -104,7 +104,7 @@ class RELAX(Loss):
         surrogate = f_possible + (g * logits).flatten(1).sum(-1) - fit  # [B]; -fit: the loss descends |g|^2
         return with_grad(f, surrogate)
 
-    @torch.compiler.disable
+    @torch._disable_dynamo  # torch.compiler.disable, importing torch._dynamo (1.5 s) only at the first call
     def _control_terms(
         self, inf: InfNet, target: Tensor, logits: Tensor, u: Tensor, b: Tensor, f: Tensor
     ) -> tuple[Tensor, Tensor]:
