@@ -9,6 +9,7 @@ Common model format: ``{"enc": state_dict, "dec": state_dict}`` with the paramet
 contender (vaekit, the hand-written floor, Pyro, Storchastic) trains a copy of the same modules
 from the same initial state.
 """
+
 from __future__ import annotations
 
 import math
@@ -115,8 +116,9 @@ def plain_models(model: str, state: dict) -> tuple[PlainEncoder, PlainSBN]:
 
 # -- the one evaluator ----------------------------------------------------------------------------
 @torch.no_grad()
-def iwae_bound(model: str, state: dict, x: torch.Tensor, *, k: int, seed: int,
-               data_chunk: int = 25, sample_chunk: int = 200) -> float:
+def iwae_bound(
+    model: str, state: dict, x: torch.Tensor, *, k: int, seed: int, data_chunk: int = 25, sample_chunk: int = 200
+) -> float:
     """Mean over ``x`` of the K-sample importance-weighted bound on log p(x), in nats.
 
     log p(x) >= E[ log (1/K) sum_k p(x, z_k) / q(z_k|x) ],  z_k ~ q(z|x). Plain torch; a fixed
@@ -132,7 +134,7 @@ def iwae_bound(model: str, state: dict, x: torch.Tensor, *, k: int, seed: int,
     body = (lambda z: z) if isinstance(dec.net, nn.Linear) else dec.net[:-1]
     total = 0.0
     for i in range(0, x.shape[0], data_chunk):
-        xb = x[i:i + data_chunk]  # [b, D]
+        xb = x[i : i + data_chunk]  # [b, D]
         logits_q = enc(xb)  # [b, H]
         probs_q = torch.sigmoid(logits_q)
         log_norm_q = F.softplus(logits_q).sum(-1, keepdim=True)  # [b, 1]

@@ -7,22 +7,22 @@ with ``--contenders``; the built-in latents now build no distributions, so it is
 default.) Libraries are imported lazily, so a worker process only ever imports the one library it
 runs (Storchastic patches torch on import).
 """
+
 from __future__ import annotations
 
 import copy
 
 import torch
-
 from common import DATA_DIM, LATENT_DIM, hidden_of, plain_models
 
 # Which contenders exist, and which vaekit estimator each peer is compared with.
 VAEKIT_ESTIMATORS = ["vimco", "iwae", "reinforce_ma", "reinforce_nvil", "reinforce_loo", "rws", "wake_sleep"]
 PEERS = {
-    "pyro:tracegraph_avg": "reinforce_ma",     # TraceGraph_ELBO, decaying-average baseline
-    "pyro:tracegraph_nn": "reinforce_nvil",    # TraceGraph_ELBO, neural baseline
-    "pyro:rws_batch": "rws",                   # ReweightedWakeSleep on the minibatch (weights summed over it)
-    "pyro:rws_point": "rws",                   # ReweightedWakeSleep, one call per data point
-    "pyro:renyi0": "iwae",                     # RenyiELBO(alpha=0): the IWAE objective
+    "pyro:tracegraph_avg": "reinforce_ma",  # TraceGraph_ELBO, decaying-average baseline
+    "pyro:tracegraph_nn": "reinforce_nvil",  # TraceGraph_ELBO, neural baseline
+    "pyro:rws_batch": "rws",  # ReweightedWakeSleep on the minibatch (weights summed over it)
+    "pyro:rws_point": "rws",  # ReweightedWakeSleep, one call per data point
+    "pyro:renyi0": "iwae",  # RenyiELBO(alpha=0): the IWAE objective
     "storch:score_batch_average": "reinforce_loo",  # ScoreFunction, batch_average (leave-one-out) baseline
 }
 
@@ -39,6 +39,7 @@ def build(name: str, model: str, state: dict, k: int, lr: float):
     enc, dec = plain_models(model, state)
     if lib == "floor":
         from floor import FloorTrainer
+
         return _Wrap(FloorTrainer(est, enc, dec, k, lr), enc, dec)
     if lib in ("vaekit", "vaekit_compiled", "vaekit_noval"):
         if lib == "vaekit_noval":
@@ -48,9 +49,11 @@ def build(name: str, model: str, state: dict, k: int, lr: float):
         return VaekitTrainer(est, model, state, k, lr, compiled=lib == "vaekit_compiled")
     if lib == "pyro":
         from peers_pyro import PyroTrainer
+
         return PyroTrainer(est, enc, dec, k, lr)
     if lib == "storch":
         from peers_storch import StorchTrainer
+
         return StorchTrainer(est, enc, dec, k, lr)
     raise ValueError(f"unknown contender library {lib!r} in {name!r}")
 
@@ -81,6 +84,7 @@ def vaekit_loss(est: str, inf, gen, k: int):
         return vaekit.Reinforce(inf, gen, n_samples=k, baselines=[vaekit.MovingAverage(decay=0.9)])
     if est == "reinforce_nvil":
         from floor import nvil_net
+
         return vaekit.Reinforce(inf, gen, n_samples=k, baselines=vaekit.nvil_baselines(nvil_net(), decay=0.9))
     if est == "reinforce_loo":
         return vaekit.Reinforce(inf, gen, n_samples=k, baselines=[vaekit.LeaveOneOut()])

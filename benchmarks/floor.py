@@ -22,6 +22,7 @@ Estimators (z_k ~ q(z|x) Bernoulli, K per data point, w_k = p(x, z_k) / q(z_k|x)
     rws:            theta: sum_k wt_k grad log p(x, z_k); phi (wake): sum_k wt_k grad log q(z_k|x)
     wake_sleep:     theta: (1/K) sum_k grad log p(x, z_k); phi (sleep): grad log q(z'|x'), (x', z') ~ p
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,9 @@ def _sample(probs, shape):
 def _log_p(dec, x, z):
     log_pz = z @ dec.prior_logits - F.softplus(dec.prior_logits).sum()  # [B, K]
     logits_x = dec(z)  # [B, K, D]
-    log_px = -F.binary_cross_entropy_with_logits(logits_x, x.unsqueeze(1).expand_as(logits_x),
-                                                 reduction="none").sum(-1)  # [B, K]
+    log_px = -F.binary_cross_entropy_with_logits(logits_x, x.unsqueeze(1).expand_as(logits_x), reduction="none").sum(
+        -1
+    )  # [B, K]
     return log_pz + log_px
 
 

@@ -5,6 +5,7 @@ default, vaekit with ``check_finite=False``, and vaekit with ``validate_args=Tru
 torch.distributions path). Then a torch.profiler table of the ops whose call counts differ
 between vaekit and the floor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ def main(argv=None):
     torch.manual_seed(0)
     train = common.load_packed(a.data, "train")
     state = common.initial_state(a.model, 0)
-    xs = [common.unpack(train[i * 50:(i + 1) * 50]) for i in range(a.turn * 4)]
+    xs = [common.unpack(train[i * 50 : (i + 1) * 50]) for i in range(a.turn * 4)]
     variants = {
         "floor": build(f"floor:{a.estimator}", a.model, state, a.k, 1e-3),
         "vaekit (default)": _Variant(a.estimator, a.model, state, a.k, 1e-3, True, False),
@@ -71,8 +72,10 @@ def main(argv=None):
                 variants[n].step(x)
         counts[n] = {e.key: (e.count / 10, e.self_cpu_time_total / 10) for e in prof.key_averages()}
     print("ops per step whose call count differs (vaekit vs floor; self CPU us per step):")
-    keys = sorted(set(counts["floor"]) | set(counts["vaekit (default)"]),
-                  key=lambda k: -counts["vaekit (default)"].get(k, (0, 0))[1])
+    keys = sorted(
+        set(counts["floor"]) | set(counts["vaekit (default)"]),
+        key=lambda k: -counts["vaekit (default)"].get(k, (0, 0))[1],
+    )
     for k in keys:
         cf, tf = counts["floor"].get(k, (0, 0))
         cv, tv = counts["vaekit (default)"].get(k, (0, 0))

@@ -13,6 +13,7 @@ torch.distributions' checks in this process): the faster of Pyro's two settings.
   no gradient from it (its score term is scaled by alpha / (1 - alpha)); the guide's parameter
   change is recorded in ``info()``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,11 +22,10 @@ import pyro
 import pyro.distributions as dist
 import pyro.optim
 import torch
+from floor import nvil_net
 from pyro import poutine
 from pyro.infer import SVI, RenyiELBO, ReweightedWakeSleep, TraceGraph_ELBO
 from pyro.infer.util import zero_grads
-
-from floor import nvil_net
 
 
 class PyroTrainer:
@@ -71,7 +71,7 @@ class PyroTrainer:
         # One RWS call per data point (per-data-point weights), as SVI.step does for one call.
         with poutine.trace(param_only=True) as capture:
             for i in range(x.shape[0]):
-                self.loss.loss_and_grads(self.model, self.guide, x[i:i + 1])
+                self.loss.loss_and_grads(self.model, self.guide, x[i : i + 1])
         params = set(site["value"].unconstrained() for site in capture.trace.nodes.values())
         self.optim(params)
         zero_grads(params)

@@ -4,6 +4,7 @@ The cost is the sampled negative ELBO, ``log q(z|x) - log p(x, z)`` with z drawn
 (K samples per data point); Storchastic adds the score-function term with the baseline formed
 across the K samples. Importing ``storch`` patches torch, so this runs in its own process.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,9 @@ class StorchTrainer:
         q = Bernoulli(logits=self.enc(xs))
         z = self.method(q)
         log_q = q.log_prob(z).sum(-1)
-        log_p = Bernoulli(logits=self.dec.prior_logits).log_prob(z).sum(-1) + \
-            Bernoulli(logits=self.dec(z)).log_prob(xs).sum(-1)
+        log_p = Bernoulli(logits=self.dec.prior_logits).log_prob(z).sum(-1) + Bernoulli(logits=self.dec(z)).log_prob(
+            xs
+        ).sum(-1)
         storch.add_cost(log_q - log_p, "neg_elbo")
         storch.backward()
         self.opt.step()

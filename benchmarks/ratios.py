@@ -293,15 +293,22 @@ def main(argv=None):
     )
     p.add_argument("--estimators", nargs="+", default=ESTIMATORS)
     p.add_argument("--compiled", nargs="*", default=["vimco"], help="estimators also timed compiled")
-    p.add_argument("--compiled-configs", nargs="*", default=["linear:5", "linear:50"],
-                   help="model:K pairs where the --compiled estimators are timed")
+    p.add_argument(
+        "--compiled-configs",
+        nargs="*",
+        default=["linear:5", "linear:50"],
+        help="model:K pairs where the --compiled estimators are timed",
+    )
     p.add_argument("--repeats", type=int, default=None, help="(default 5; quick 2)")
     p.add_argument("--turns", type=int, default=None, help="turns per repeat (default 4; quick 1)")
     p.add_argument("--turn", type=int, default=None, help="steps per turn at K=5, divided by K/5 above (default 10)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--memory-steps", type=int, default=None, help="(default 20000; quick 2000; 0 skips)")
-    p.add_argument("--figure", default=str(common.REPO_ROOT / "docs" / "benchmarks" / "ratios.png"),
-                   help="where the figure goes (default: %(default)s; with --quick beside the results)")
+    p.add_argument(
+        "--figure",
+        default=str(common.REPO_ROOT / "docs" / "benchmarks" / "ratios.png"),
+        help="where the figure goes (default: %(default)s; with --quick beside the results)",
+    )
     p.add_argument("--report", default=None, metavar="JSON", help="only rebuild the table and figure from a JSON")
     a = p.parse_args(argv)
     if a.report:

@@ -3,6 +3,7 @@
 Writes ``benchmarks/results/README.md`` (the tables), ``docs/benchmarks.md`` (the docs page: method,
 tables, figures) and ``docs/benchmarks/*.png``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,15 +15,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ESTIMATORS = ["vimco", "iwae", "reinforce_ma", "reinforce_nvil", "reinforce_loo", "rws", "wake_sleep"]
-LABEL = {"vimco": "VIMCO", "iwae": "IWAE (score function)", "reinforce_ma": "Reinforce + moving average",
-         "reinforce_nvil": "Reinforce + NVIL", "reinforce_loo": "Reinforce + leave-one-out",
-         "rws": "RWS (wake-phi)", "wake_sleep": "WakeSleep"}
-PEER_LABEL = {"pyro:tracegraph_avg": "Pyro TraceGraph_ELBO, decaying-average baseline",
-              "pyro:tracegraph_nn": "Pyro TraceGraph_ELBO, neural baseline",
-              "pyro:rws_batch": "Pyro ReweightedWakeSleep, minibatch-summed weights",
-              "pyro:rws_point": "Pyro ReweightedWakeSleep, one call per data point",
-              "pyro:renyi0": "Pyro RenyiELBO(alpha=0)",
-              "storch:score_batch_average": "Storchastic ScoreFunction, batch_average baseline"}
+LABEL = {
+    "vimco": "VIMCO",
+    "iwae": "IWAE (score function)",
+    "reinforce_ma": "Reinforce + moving average",
+    "reinforce_nvil": "Reinforce + NVIL",
+    "reinforce_loo": "Reinforce + leave-one-out",
+    "rws": "RWS (wake-phi)",
+    "wake_sleep": "WakeSleep",
+}
+PEER_LABEL = {
+    "pyro:tracegraph_avg": "Pyro TraceGraph_ELBO, decaying-average baseline",
+    "pyro:tracegraph_nn": "Pyro TraceGraph_ELBO, neural baseline",
+    "pyro:rws_batch": "Pyro ReweightedWakeSleep, minibatch-summed weights",
+    "pyro:rws_point": "Pyro ReweightedWakeSleep, one call per data point",
+    "pyro:renyi0": "Pyro RenyiELBO(alpha=0)",
+    "storch:score_batch_average": "Storchastic ScoreFunction, batch_average baseline",
+}
 
 
 def _f(v, nd=2):
@@ -66,8 +75,10 @@ def _status(rec):
 
 def timing_table(m, kkey):
     ph = m.get(kkey, {})
-    lines = ["| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | compiled ms | compiled / floor |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| estimator | floor ms (min-max) | vaekit ms (min-max) | vaekit / floor | compiled ms | compiled / floor |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in ESTIMATORS:
         fl, vk, co = ph.get(f"floor:{e}"), ph.get(f"vaekit:{e}"), ph.get(f"vaekit_compiled:{e}")
 
@@ -79,27 +90,36 @@ def timing_table(m, kkey):
             t = r["timing"]
             return f"{t['median_ms']:.2f} ({t['min_ms']:.2f}-{t['max_ms']:.2f})"
 
-        lines.append(f"| {LABEL[e]} | {cell(fl)} | {cell(vk)} | {_f(_ratio(_med(vk), _med(fl)))} | "
-                     f"{cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |")
+        lines.append(
+            f"| {LABEL[e]} | {cell(fl)} | {cell(vk)} | {_f(_ratio(_med(vk), _med(fl)))} | "
+            f"{cell(co)} | {_f(_ratio(_med(co), _med(fl)))} |"
+        )
     return "\n".join(lines)
 
 
 def peer_table(m, kkey, peer_map):
     ph = m.get(kkey, {})
-    lines = ["| peer | compared with | peer ms (min-max) | vaekit ms | peer / vaekit | status |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| peer | compared with | peer ms (min-max) | vaekit ms | peer / vaekit | status |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, e in peer_map.items():
         r, vk = ph.get(name), ph.get(f"vaekit:{e}")
         t = r.get("timing") if r else None
         cell = f"{t['median_ms']:.2f} ({t['min_ms']:.2f}-{t['max_ms']:.2f})" if t else "-"
-        lines.append(f"| {PEER_LABEL[name]} | vaekit {LABEL[e]} | {cell} | {_f(_med(vk))} | "
-                     f"{_f(_ratio(_med(r), _med(vk)))} | {_status(r)} |")
+        lines.append(
+            f"| {PEER_LABEL[name]} | vaekit {LABEL[e]} | {cell} | {_f(_med(vk))} | "
+            f"{_f(_ratio(_med(r), _med(vk)))} | {_status(r)} |"
+        )
     return "\n".join(lines)
 
 
 def bound_table(m, kkey, peer_map):
     ph = m.get(kkey, {})
-    lines = ["| contender | steps | test IWAE bound | max RSS MiB | RSS growth MiB (per 1000 steps) | notes |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| contender | steps | test IWAE bound | max RSS MiB | RSS growth MiB (per 1000 steps) | notes |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in ph.items():
         if name.startswith(("vaekit_compiled", "vaekit_noval")):
             continue
@@ -109,17 +129,25 @@ def bound_table(m, kkey, peer_map):
             note = f"guide parameter change (L2) {info['guide_param_change_l2']:.3g}"
         if r["status"] != "ok":
             note = f"failed: {r['error']}"
-        lines.append(f"| {name} | {r.get('final_step', r.get('steps'))} | {_f(r.get('test_bound'))} | "
-                     f"{_f(r.get('max_rss_mib'), 0)} | {_f(r.get('rss_growth_mib'), 1)} "
-                     f"({_f(r.get('rss_growth_mib_per_1000_steps'), 0)}) | {note} |")
+        lines.append(
+            f"| {name} | {r.get('final_step', r.get('steps'))} | {_f(r.get('test_bound'))} | "
+            f"{_f(r.get('max_rss_mib'), 0)} | {_f(r.get('rss_growth_mib'), 1)} "
+            f"({_f(r.get('rss_growth_mib_per_1000_steps'), 0)}) | {note} |"
+        )
     return "\n".join(lines)
 
 
 def snr_table(m):
     res = (m.get("snr") or {}).get("results", {})
     ks = sorted({int(k.split("@K=")[1]) for k in res})
-    head = "| estimator | " + " | ".join(f"SNR q K={k} (vaekit / floor) | SNR p K={k} (vaekit / floor) | "
-                                         f"total var q K={k} (vaekit / floor)" for k in ks) + " |"
+    head = (
+        "| estimator | "
+        + " | ".join(
+            f"SNR q K={k} (vaekit / floor) | SNR p K={k} (vaekit / floor) | total var q K={k} (vaekit / floor)"
+            for k in ks
+        )
+        + " |"
+    )
     lines = [head, "|---|" + "---|" * (3 * len(ks))]
     for e in ESTIMATORS:
         cells = []
@@ -127,8 +155,10 @@ def snr_table(m):
             v, f = res.get(f"vaekit:{e}@K={k}", {}), res.get(f"floor:{e}@K={k}", {})
             for part in ("snr_enc", "snr_dec", "var_enc"):
                 nd = 3 if part != "var_enc" else 0
-                cells.append(f"{_g(v.get(part), nd) if 'error' not in v else 'error'} / "
-                             f"{_g(f.get(part), nd) if 'error' not in f else 'error'}")
+                cells.append(
+                    f"{_g(v.get(part), nd) if 'error' not in v else 'error'} / "
+                    f"{_g(f.get(part), nd) if 'error' not in f else 'error'}"
+                )
         lines.append(f"| {LABEL[e]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -143,29 +173,45 @@ def targets(result):
             for e in ESTIMATORS:
                 r = _ratio(_med(ph.get(f"vaekit:{e}")), _med(ph.get(f"floor:{e}")))
                 if r is None:
-                    out.append(f"- {model} {kkey.upper()} {LABEL[e]}: vaekit/floor not measured "
-                               f"({_status(ph.get(f'vaekit:{e}'))}).")
+                    out.append(
+                        f"- {model} {kkey.upper()} {LABEL[e]}: vaekit/floor not measured "
+                        f"({_status(ph.get(f'vaekit:{e}'))})."
+                    )
                 elif r > 1.05:
                     out.append(f"- MISSED {model} {kkey.upper()} {LABEL[e]}: vaekit/floor = {r:.2f} (> 1.05).")
             for name, e in result["peer_map"].items():
                 r = _ratio(_med(ph.get(name)), _med(ph.get(f"vaekit:{e}")))
                 if r is not None and r < 1.0:
-                    out.append(f"- MISSED {model} {kkey.upper()}: {name} is faster than vaekit {LABEL[e]} "
-                               f"(peer/vaekit = {r:.2f}).")
+                    out.append(
+                        f"- MISSED {model} {kkey.upper()}: {name} is faster than vaekit {LABEL[e]} "
+                        f"(peer/vaekit = {r:.2f})."
+                    )
         ph = m.get(f"k{a['k_train']}", {})
-        vk = {n: r.get("test_bound") for n, r in ph.items() if n.startswith("vaekit:") and r.get("test_bound") is not None
-              and r.get("final_step") == a["budget"]}
-        pe = {n: r.get("test_bound") for n, r in ph.items() if n.split(":")[0] in ("pyro", "storch")
-              and r.get("test_bound") is not None and r.get("final_step") == a["budget"]}
+        vk = {
+            n: r.get("test_bound")
+            for n, r in ph.items()
+            if n.startswith("vaekit:") and r.get("test_bound") is not None and r.get("final_step") == a["budget"]
+        }
+        pe = {
+            n: r.get("test_bound")
+            for n, r in ph.items()
+            if n.split(":")[0] in ("pyro", "storch")
+            and r.get("test_bound") is not None
+            and r.get("final_step") == a["budget"]
+        }
         if vk and pe:
             bv, bp = max(vk, key=vk.get), max(pe, key=pe.get)
             verdict = "met" if vk[bv] >= pe[bp] else "MISSED"
-            out.append(f"- {verdict} {model}: best vaekit bound {vk[bv]:.2f} ({bv}) vs best peer {pe[bp]:.2f} ({bp}) "
-                       f"after {a['budget']} steps (difference {vk[bv] - pe[bp]:+.2f} nats).")
+            out.append(
+                f"- {verdict} {model}: best vaekit bound {vk[bv]:.2f} ({bv}) vs best peer {pe[bp]:.2f} ({bp}) "
+                f"after {a['budget']} steps (difference {vk[bv] - pe[bp]:+.2f} nats)."
+            )
             for name, e in result["peer_map"].items():
                 if name in pe and f"vaekit:{e}" in vk and vk[f"vaekit:{e}"] < pe[name]:
-                    out.append(f"  - {name} {pe[name]:.2f} beats its vaekit counterpart {LABEL[e]} "
-                               f"{vk[f'vaekit:{e}']:.2f} ({vk[f'vaekit:{e}'] - pe[name]:+.2f} nats).")
+                    out.append(
+                        f"  - {name} {pe[name]:.2f} beats its vaekit counterpart {LABEL[e]} "
+                        f"{vk[f'vaekit:{e}']:.2f} ({vk[f'vaekit:{e}'] - pe[name]:+.2f} nats)."
+                    )
     return out
 
 
@@ -188,13 +234,20 @@ def plots(result, docs):
                 continue
             steps = sorted(int(s) for s in c)
             lib = name.split(":")[0]
-            ax.plot(steps, [c[str(s)] if str(s) in c else c[s] for s in steps], label=name,
-                    linestyle={"vaekit": "-", "floor": ":", "pyro": "--", "storch": "-."}.get(lib, "-"))
+            ax.plot(
+                steps,
+                [c[str(s)] if str(s) in c else c[s] for s in steps],
+                label=name,
+                linestyle={"vaekit": "-", "floor": ":", "pyro": "--", "storch": "-."}.get(lib, "-"),
+            )
         ax.set_title(f"{model} SBN, K={a['k_train']}: validation IWAE bound (K={a['curve_k']})")
         ax.set_xlabel("training step")
         ax.set_ylabel("nats")
-        firsts = [min(v for s, v in r["curve"].items() if int(s) > 0)
-                  for r in result["models"][model].get(f"k{a['k_train']}", {}).values() if r.get("curve")]
+        firsts = [
+            min(v for s, v in r["curve"].items() if int(s) > 0)
+            for r in result["models"][model].get(f"k{a['k_train']}", {}).values()
+            if r.get("curve")
+        ]
         if firsts:
             ax.set_ylim(bottom=min(firsts) - 5)
         ax.legend(fontsize=6, ncol=2)
@@ -211,8 +264,17 @@ def plots(result, docs):
             med = [ph[n]["timing"]["median_ms"] for n in names]
             lo = [m - ph[n]["timing"]["min_ms"] for n, m in zip(names, med)]
             hi = [ph[n]["timing"]["max_ms"] - m for n, m in zip(names, med)]
-            colors = [{"vaekit": "C0", "vaekit_compiled": "C9", "vaekit_noval": "C2", "floor": "C7", "pyro": "C3", "storch": "C1"}[n.split(":")[0]]
-                      for n in names]
+            colors = [
+                {
+                    "vaekit": "C0",
+                    "vaekit_compiled": "C9",
+                    "vaekit_noval": "C2",
+                    "floor": "C7",
+                    "pyro": "C3",
+                    "storch": "C1",
+                }[n.split(":")[0]]
+                for n in names
+            ]
             ax.barh(range(len(names)), med, xerr=[lo, hi], color=colors, error_kw={"lw": 0.6})
             ax.set_yticks(range(len(names)))
             ax.set_yticklabels(names, fontsize=6)
@@ -230,8 +292,9 @@ def plots(result, docs):
         res = (result["models"][model].get("snr") or {}).get("results", {})
         ks = sorted({int(k.split("@K=")[1]) for k in res})
         width = 0.8 / max(len(ks), 1)
-        for row, (key, ylabel) in enumerate((("snr_enc", "mean element-wise SNR, q(z|x) gradient"),
-                                             ("var_enc", "total variance, q(z|x) gradient"))):
+        for row, (key, ylabel) in enumerate(
+            (("snr_enc", "mean element-wise SNR, q(z|x) gradient"), ("var_enc", "total variance, q(z|x) gradient"))
+        ):
             ax = axes[row][col]
             for i, k in enumerate(ks):
                 vals = [res.get(f"vaekit:{e}@K={k}", {}).get(key, float("nan")) for e in ESTIMATORS]
@@ -240,7 +303,9 @@ def plots(result, docs):
             ax.set_xticklabels([LABEL[e] for e in ESTIMATORS], rotation=30, ha="right", fontsize=7)
             ax.set_yscale("log")
             ax.set_ylabel(ylabel, fontsize=8)
-            ax.set_title(f"{model} SBN: {'SNR' if row == 0 else 'variance'} of the inference-network gradient", fontsize=9)
+            ax.set_title(
+                f"{model} SBN: {'SNR' if row == 0 else 'variance'} of the inference-network gradient", fontsize=9
+            )
             ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(docs, "snr.png"), dpi=110)
@@ -252,14 +317,16 @@ def plots(result, docs):
 def tables(result):
     a = result["args"]
     v = result["versions"]
-    parts = [f"Run `{a['name']}` started {result['started']}, wall time {result.get('wall_s', 0) / 60:.1f} min. "
-             f"torch {v['torch']}, pyro-ppl {v.get('pyro-ppl')}, storchastic {v.get('storchastic')}, "
-             f"Python {v['python']}, {v['cpu_count']} CPU cores shared with other jobs, 1 torch thread per contender "
-             f"process. Batch {a['batch_size']}, Adam lr {a['lr']}, seed {a['seed']}; "
-             f"{a['budget']} training steps at K={a['k_train']}; {a['time_steps']} timing steps at K={a['k_time']}; "
-             f"first {a['warmup']} steps of each contender untimed; timed in round-robin turns of {a['chunk']} steps. "
-             f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)}, one shared evaluator. "
-             f"Git commit {v.get('git_commit', '')[:10]}."]
+    parts = [
+        f"Run `{a['name']}` started {result['started']}, wall time {result.get('wall_s', 0) / 60:.1f} min. "
+        f"torch {v['torch']}, pyro-ppl {v.get('pyro-ppl')}, storchastic {v.get('storchastic')}, "
+        f"Python {v['python']}, {v['cpu_count']} CPU cores shared with other jobs, 1 torch thread per contender "
+        f"process. Batch {a['batch_size']}, Adam lr {a['lr']}, seed {a['seed']}; "
+        f"{a['budget']} training steps at K={a['k_train']}; {a['time_steps']} timing steps at K={a['k_time']}; "
+        f"first {a['warmup']} steps of each contender untimed; timed in round-robin turns of {a['chunk']} steps. "
+        f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)}, one shared evaluator. "
+        f"Git commit {v.get('git_commit', '')[:10]}."
+    ]
     for model, m in result["models"].items():
         parts.append(f"\n## {model} SBN\n")
         for kkey in (f"k{a['k_train']}", f"k{a['k_time']}"):
@@ -268,23 +335,32 @@ def tables(result):
             parts.append(f"\n### ms per training step, {kkey.upper()}: peers\n")
             parts.append(peer_table(m, kkey, result["peer_map"]))
         parts.append(f"\n### Test bound after the step budget, memory (K={a['k_train']} phase)\n")
-        parts.append(f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)} (nats, higher is better). "
-                     "Max RSS includes the interpreter, torch and the packed data (about 250 MiB common to all). "
-                     "RSS growth: from the end of warm-up to the last step.\n")
+        parts.append(
+            f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)} (nats, higher is better). "
+            "Max RSS includes the interpreter, torch and the packed data (about 250 MiB common to all). "
+            "RSS growth: from the end of warm-up to the last step.\n"
+        )
         parts.append(f"Initial weights: {_f(m.get('init_bound_test'))} nats.\n")
         parts.append(bound_table(m, f"k{a['k_train']}", result["peer_map"]))
         kt = m.get(f"k{a['k_time']}", {})
-        parts.append(f"\nMemory in the K={a['k_time']} phase (max RSS MiB / RSS growth MiB over its timed steps; growth "
-                     "over so few steps is allocator noise of a few MiB unless it is large): " + ", ".join(
-            f"{n} {_f(r.get('max_rss_mib'), 0)}/{_f(r.get('rss_growth_mib'), 1)}" for n, r in kt.items()))
+        parts.append(
+            f"\nMemory in the K={a['k_time']} phase (max RSS MiB / RSS growth MiB over its timed steps; growth "
+            "over so few steps is allocator noise of a few MiB unless it is large): "
+            + ", ".join(f"{n} {_f(r.get('max_rss_mib'), 0)}/{_f(r.get('rss_growth_mib'), 1)}" for n, r in kt.items())
+        )
         if m.get("snr"):
             s = m["snr"]
-            parts.append(f"\n### Gradient SNR ({s['definition']}; {s['draws']} draws; fixed training batch; "
-                         f"model state: {s.get('state')})\n")
+            parts.append(
+                f"\n### Gradient SNR ({s['definition']}; {s['draws']} draws; fixed training batch; "
+                f"model state: {s.get('state')})\n"
+            )
             parts.append(snr_table(m))
         comp = m.get(f"k{a['k_train']}", {})
-        cw = [f"{n}: {r['first_step_ms'] / 1e3:.1f} s" for n, r in comp.items()
-              if n.startswith("vaekit_compiled") and r.get("first_step_ms")]
+        cw = [
+            f"{n}: {r['first_step_ms'] / 1e3:.1f} s"
+            for n, r in comp.items()
+            if n.startswith("vaekit_compiled") and r.get("first_step_ms")
+        ]
         if cw:
             parts.append("\nFirst (compiling) call of the compiled losses, excluded from the timings: " + "; ".join(cw))
         fails = [(n, r["error"]) for ph in ("k5", "k50") for n, r in m.get(ph, {}).items() if r["status"] != "ok"]
@@ -305,8 +381,10 @@ def main(argv=None):
     result = json.load(open(a.results))
     body = tables(result)
     with open(a.readme, "w") as f:
-        f.write("# Benchmark results\n\nGenerated by `benchmarks/report.py` from "
-                f"`{os.path.relpath(a.results, REPO)}`. Method and caveats: `docs/benchmarks.md`.\n\n" + body)
+        f.write(
+            "# Benchmark results\n\nGenerated by `benchmarks/report.py` from "
+            f"`{os.path.relpath(a.results, REPO)}`. Method and caveats: `docs/benchmarks.md`.\n\n" + body
+        )
     figs = plots(result, a.docs)
     intro = open(HERE / "PAGE.md").read() if (HERE / "PAGE.md").exists() else "# Benchmarks\n"
     rel = os.path.relpath(a.docs, os.path.dirname(os.path.abspath(a.page)))
@@ -318,11 +396,19 @@ def main(argv=None):
             text = path.read_text().split("\n", 1)[1]
             extra += f"\n## {title}\n" + text.replace("\n## ", "\n### ")
     if not (HERE / "results" / "gpu.md").exists():
-        extra += ("\n## GPU (`benchmarks/gpu.py`)\n\nNot measured: the machine of the committed run has no CUDA "
-                  "device. `python benchmarks/gpu.py` runs the section where one is present.\n")
+        extra += (
+            "\n## GPU (`benchmarks/gpu.py`)\n\nNot measured: the machine of the committed run has no CUDA "
+            "device. `python benchmarks/gpu.py` runs the section where one is present.\n"
+        )
     with open(a.page, "w") as f:
-        f.write(intro + extra + "\n## Results of the training runs (`benchmarks/run.py`)\n\n" + body +
-                "\n## Figures\n\n" + "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs))
+        f.write(
+            intro
+            + extra
+            + "\n## Results of the training runs (`benchmarks/run.py`)\n\n"
+            + body
+            + "\n## Figures\n\n"
+            + "\n".join(f"![{x[:-4].replace('_', ' ')}]({rel}/{x})\n" for x in figs)
+        )
     print(f"wrote {a.readme}, {a.page}, {', '.join(figs)}")
 
 

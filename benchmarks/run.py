@@ -12,6 +12,7 @@ For each model (linear SBN 784-200, nonlinear SBN with one 200-unit tanh layer e
 Results: ``benchmarks/results/<run>.json``, the tables ``benchmarks/results/README.md`` and
 plots in ``docs/benchmarks/`` (``report.py``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,54 +31,97 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
 import common  # noqa: E402
 import contenders  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import worker  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(common.DEFAULT_DATA), help="binarized MNIST npz (default: %(default)s)")
-    p.add_argument("--out", default=None,
-                   help="results folder (default benchmarks/results; with --quick benchmarks/results/quick)")
-    p.add_argument("--docs", default=None,
-                   help="plots folder; the page goes beside it as <folder>.md (default docs/benchmarks; with "
-                        "--quick <out>/benchmarks), so a quick run never overwrites the committed results")
+    p.add_argument(
+        "--out", default=None, help="results folder (default benchmarks/results; with --quick benchmarks/results/quick)"
+    )
+    p.add_argument(
+        "--docs",
+        default=None,
+        help="plots folder; the page goes beside it as <folder>.md (default docs/benchmarks; with "
+        "--quick <out>/benchmarks), so a quick run never overwrites the committed results",
+    )
     p.add_argument("--name", default=None, help="result file stem (default: full or quick)")
     p.add_argument("--quick", action="store_true", help="a smoke run: few steps, small evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", default=["linear", "nonlinear"], choices=["linear", "nonlinear"])
     p.add_argument("--contenders", nargs="+", default=["*"], help="glob patterns over contender names")
     p.add_argument("--no-compiled", action="store_true", help="skip the compiled vaekit contenders")
-    p.add_argument("--no-gpu", dest="gpu", action="store_false",
-                   help="skip the GPU section (benchmarks/gpu.py), which runs at the end when CUDA is present")
+    p.add_argument(
+        "--no-gpu",
+        dest="gpu",
+        action="store_false",
+        help="skip the GPU section (benchmarks/gpu.py), which runs at the end when CUDA is present",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--k-train", type=int, default=5, help="K of the training phase (bound and timing)")
     p.add_argument("--k-time", type=int, default=50, help="K of the timing-only phase")
     p.add_argument("--budget", type=int, default=None, help="training steps for the bound (full 600, quick 40)")
     p.add_argument("--time-steps", type=int, default=None, help="steps in the timing-only phase (full 60, quick 12)")
-    p.add_argument("--slow-steps", type=int, default=None,
-                   help="step cap for the timing-only vaekit variants (compiled, validation off) (full 150, quick 12)")
+    p.add_argument(
+        "--slow-steps",
+        type=int,
+        default=None,
+        help="step cap for the timing-only vaekit variants (compiled, validation off) (full 150, quick 12)",
+    )
     p.add_argument("--warmup", type=int, default=None, help="untimed first steps (full 10, quick 3)")
-    p.add_argument("--chunk", type=int, default=None, help="steps per round-robin turn, halved in the timing-only phase (full 20, quick 4)")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="steps per round-robin turn, halved in the timing-only phase (full 20, quick 4)",
+    )
     p.add_argument("--curve-every", type=int, default=None, help="checkpoint every N steps (full 100)")
     p.add_argument("--eval-k", type=int, default=None, help="K of the final test bound (full 1000)")
-    p.add_argument("--eval-n", type=int, default=None,
-                   help="test images scored: a seeded random subset of the test split (0: the whole split, 10000 "
-                        "images; full 1000, quick 100)")
+    p.add_argument(
+        "--eval-n",
+        type=int,
+        default=None,
+        help="test images scored: a seeded random subset of the test split (0: the whole split, 10000 "
+        "images; full 1000, quick 100)",
+    )
     p.add_argument("--curve-k", type=int, default=None, help="K of the curve bound (full 50)")
-    p.add_argument("--curve-n", type=int, default=None,
-                   help="validation images per curve point, a seeded random subset (full 200)")
+    p.add_argument(
+        "--curve-n", type=int, default=None, help="validation images per curve point, a seeded random subset (full 200)"
+    )
     p.add_argument("--snr-draws", type=int, default=None, help="gradient draws for the SNR (full 100)")
     a = p.parse_args(argv)
-    full = dict(budget=600, time_steps=60, slow_steps=150, warmup=10, chunk=20, curve_every=100, eval_k=1000,
-                eval_n=1000, curve_k=50, curve_n=200, snr_draws=100)
-    quick = dict(budget=40, time_steps=12, slow_steps=12, warmup=3, chunk=4, curve_every=20, eval_k=100,
-                 eval_n=100, curve_k=20, curve_n=100, snr_draws=20)
+    full = dict(
+        budget=600,
+        time_steps=60,
+        slow_steps=150,
+        warmup=10,
+        chunk=20,
+        curve_every=100,
+        eval_k=1000,
+        eval_n=1000,
+        curve_k=50,
+        curve_n=200,
+        snr_draws=100,
+    )
+    quick = dict(
+        budget=40,
+        time_steps=12,
+        slow_steps=12,
+        warmup=3,
+        chunk=4,
+        curve_every=20,
+        eval_k=100,
+        eval_n=100,
+        curve_k=20,
+        curve_n=100,
+        snr_draws=20,
+    )
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -94,8 +138,15 @@ def summarize(times_s):
     if not ms:
         return None
     q = statistics.quantiles(ms, n=10) if len(ms) > 1 else [ms[0]] * 9
-    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
-            "mean_ms": statistics.fmean(ms), "p10_ms": q[0], "p90_ms": q[-1], "n": len(ms)}
+    return {
+        "median_ms": statistics.median(ms),
+        "min_ms": min(ms),
+        "max_ms": max(ms),
+        "mean_ms": statistics.fmean(ms),
+        "p10_ms": q[0],
+        "p90_ms": q[-1],
+        "n": len(ms),
+    }
 
 
 def round_robin(names, args, model, k, n_steps, state_path, order_path, ckpt_dir, curve_every, rng, log):
@@ -104,8 +155,16 @@ def round_robin(names, args, model, k, n_steps, state_path, order_path, ckpt_dir
     procs = {}
     for name in names:
         parent, child = ctx.Pipe()
-        spec = dict(name=name, model=model, k=k, lr=args.lr, seed=args.seed, data=args.data,
-                    state_path=state_path, order_path=order_path)
+        spec = dict(
+            name=name,
+            model=model,
+            k=k,
+            lr=args.lr,
+            seed=args.seed,
+            data=args.data,
+            state_path=state_path,
+            order_path=order_path,
+        )
         p = ctx.Process(target=worker.main, args=(child, spec), daemon=True)
         p.start()
         child.close()  # so that a dead worker shows up as EOF here instead of a hang
@@ -113,9 +172,18 @@ def round_robin(names, args, model, k, n_steps, state_path, order_path, ckpt_dir
     rec = {}
     for name, (p, conn) in procs.items():
         r = _recv(p, conn)
-        rec[name] = {"status": "ok" if r["ok"] else "failed", "error": r.get("error"), "traceback": r.get("traceback"),
-                     "rss_after_build_mib": r.get("rss_mib"), "steps": 0, "times": [], "warmup_times": [],
-                     "rss_trace": [], "checkpoints": {}, "planned_steps": n_steps[name]}
+        rec[name] = {
+            "status": "ok" if r["ok"] else "failed",
+            "error": r.get("error"),
+            "traceback": r.get("traceback"),
+            "rss_after_build_mib": r.get("rss_mib"),
+            "steps": 0,
+            "times": [],
+            "warmup_times": [],
+            "rss_trace": [],
+            "checkpoints": {},
+            "planned_steps": n_steps[name],
+        }
         if not r["ok"]:
             log(f"  {name}: FAILED to build: {r['error']}")
 
@@ -224,8 +292,14 @@ def _context():
 def versions():
     import importlib.metadata as md
 
-    out = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-           "numpy": np.__version__, "cpu_count": os.cpu_count(), "torch_threads_per_worker": 1}
+    out = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads_per_worker": 1,
+    }
     for pkg in ("vaekit", "pyro-ppl", "storchastic", "entmax"):
         try:
             out[pkg] = md.version(pkg)
@@ -233,8 +307,10 @@ def versions():
             out[pkg] = None
     try:
         import subprocess
-        out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=common.REPO_ROOT, capture_output=True,
-                                           text=True).stdout.strip()
+
+        out["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=common.REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         out["git_commit"] = None
     return out
@@ -249,10 +325,19 @@ def main(argv=None):
     def log(msg):
         print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True)
 
-    names = [n for n in contenders.all_contenders(compiled=not args.no_compiled)
-             if any(fnmatch.fnmatch(n, pat) for pat in args.contenders)]
-    result = {"args": vars(args), "versions": versions(), "contenders": names, "peer_map": contenders.PEERS,
-              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "models": {}}
+    names = [
+        n
+        for n in contenders.all_contenders(compiled=not args.no_compiled)
+        if any(fnmatch.fnmatch(n, pat) for pat in args.contenders)
+    ]
+    result = {
+        "args": vars(args),
+        "versions": versions(),
+        "contenders": names,
+        "peer_map": contenders.PEERS,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "models": {},
+    }
     rng = np.random.RandomState(args.seed)
     train_n = len(common.load_packed(args.data, "train"))
     # Seeded random subsets (never "the first N": a split stored in label order would score one digit).
@@ -261,12 +346,20 @@ def main(argv=None):
     test_x = common.unpack(test_all[test_rows])
     valid_all = common.load_packed(args.data, "valid")
     valid_x = common.unpack(valid_all[common.subset_rows(len(valid_all), args.curve_n, seed=args.seed + 102)])
-    result["test_set"] = {"split": "test", "n": len(test_rows), "of": len(test_all),
-                          "rows": "all" if len(test_rows) == len(test_all) else
-                          f"numpy RandomState({args.seed + 101}).choice({len(test_all)}, {len(test_rows)}, replace=False)"}
-    result["curve_set"] = {"split": "valid", "n": len(valid_x), "of": len(valid_all),
-                           "rows": f"numpy RandomState({args.seed + 102}).choice({len(valid_all)}, {len(valid_x)}, "
-                                   "replace=False)"}
+    result["test_set"] = {
+        "split": "test",
+        "n": len(test_rows),
+        "of": len(test_all),
+        "rows": "all"
+        if len(test_rows) == len(test_all)
+        else f"numpy RandomState({args.seed + 101}).choice({len(test_all)}, {len(test_rows)}, replace=False)",
+    }
+    result["curve_set"] = {
+        "split": "valid",
+        "n": len(valid_x),
+        "of": len(valid_all),
+        "rows": f"numpy RandomState({args.seed + 102}).choice({len(valid_all)}, {len(valid_x)}, replace=False)",
+    }
     with tempfile.TemporaryDirectory(prefix="vaekit_bench_") as tmp:
         order_path = os.path.join(tmp, "order.npy")
         np.save(order_path, common.batch_order(train_n, args.batch_size, args.budget, args.seed))
@@ -281,22 +374,45 @@ def main(argv=None):
                 return min(base, args.slow_steps) if slow else base
 
             log(f"{model}: K={args.k_train} phase (training {args.budget} steps + timing) over {len(names)} contenders")
-            train = round_robin(names, args, model, args.k_train, {n: steps_for(n, args.budget) for n in names},
-                                state_path, order_path, tmp, args.curve_every, rng, log)
+            train = round_robin(
+                names,
+                args,
+                model,
+                args.k_train,
+                {n: steps_for(n, args.budget) for n in names},
+                state_path,
+                order_path,
+                tmp,
+                args.curve_every,
+                rng,
+                log,
+            )
             res[f"k{args.k_train}"] = train
             _dump(result, out_json)
             log(f"{model}: K={args.k_time} phase (timing {args.time_steps} steps)")
-            res[f"k{args.k_time}"] = round_robin(names, args, model, args.k_time,
-                                                 {n: steps_for(n, args.time_steps) for n in names},
-                                                 state_path, order_path, None, args.curve_every, rng, log)
+            res[f"k{args.k_time}"] = round_robin(
+                names,
+                args,
+                model,
+                args.k_time,
+                {n: steps_for(n, args.time_steps) for n in names},
+                state_path,
+                order_path,
+                None,
+                args.curve_every,
+                rng,
+                log,
+            )
             _dump(result, out_json)
 
             log(f"{model}: gradient SNR")
             res["snr"] = run_snr(args, model, train, tmp)
             _dump(result, out_json)
 
-            log(f"{model}: evaluating (test K={args.eval_k} on {args.eval_n} images; curves K={args.curve_k} "
-                f"on {args.curve_n} validation images)")
+            log(
+                f"{model}: evaluating (test K={args.eval_k} on {args.eval_n} images; curves K={args.curve_k} "
+                f"on {args.curve_n} validation images)"
+            )
             res["init_bound_test"] = common.iwae_bound(model, init, test_x, k=args.eval_k, seed=args.seed + 1)
             for name, r in train.items():
                 if not r["checkpoints"]:
@@ -307,8 +423,13 @@ def main(argv=None):
                     r["curve"][s] = common.iwae_bound(model, st, valid_x, k=args.curve_k, seed=args.seed + 2)
                 last = max(r["checkpoints"])
                 r["final_step"] = last
-                r["test_bound"] = common.iwae_bound(model, torch.load(r["checkpoints"][last], weights_only=True),
-                                                    test_x, k=args.eval_k, seed=args.seed + 1)
+                r["test_bound"] = common.iwae_bound(
+                    model,
+                    torch.load(r["checkpoints"][last], weights_only=True),
+                    test_x,
+                    k=args.eval_k,
+                    seed=args.seed + 1,
+                )
                 log(f"  {name}: test bound {r['test_bound']:.2f} after {last} steps")
             for r in train.values():
                 r.pop("checkpoints", None)
@@ -319,8 +440,17 @@ def main(argv=None):
     log(f"wrote {out_json}")
     import report
 
-    report.main([str(out_json), "--docs", args.docs, "--readme", str(Path(args.out) / "README.md"),
-                 "--page", str(Path(args.docs).parent / (Path(args.docs).name + ".md"))])
+    report.main(
+        [
+            str(out_json),
+            "--docs",
+            args.docs,
+            "--readme",
+            str(Path(args.out) / "README.md"),
+            "--page",
+            str(Path(args.docs).parent / (Path(args.docs).name + ".md")),
+        ]
+    )
     log("report written")
     if args.gpu:
         import gpu
@@ -341,10 +471,24 @@ def run_snr(args, model, train_rec, tmp):
     parent, child = ctx.Pipe()
     import snr
 
-    p = ctx.Process(target=snr.main, args=(child, dict(model=model, state_path=state_path, data=args.data,
-                                                        seed=args.seed, ks=[args.k_train, args.k_time],
-                                                        draws=args.snr_draws, batch_size=args.batch_size,
-                                                        adapt_steps=args.budget // 4, lr=args.lr)), daemon=True)
+    p = ctx.Process(
+        target=snr.main,
+        args=(
+            child,
+            dict(
+                model=model,
+                state_path=state_path,
+                data=args.data,
+                seed=args.seed,
+                ks=[args.k_train, args.k_time],
+                draws=args.snr_draws,
+                batch_size=args.batch_size,
+                adapt_steps=args.budget // 4,
+                lr=args.lr,
+            ),
+        ),
+        daemon=True,
+    )
     p.start()
     child.close()
     out = _recv(p, parent)

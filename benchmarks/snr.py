@@ -8,6 +8,7 @@ adapted for a few hundred steps with the model frozen, then restored before ever
 N draws see the same state. Uses ``vaekit.diagnostics`` where it exists; the hand-written floor
 estimators are measured too, as a check that floor and vaekit are the same estimator.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,21 +33,25 @@ def main(conn, spec):
     import torch
 
     torch.set_num_threads(1)
+    import floor
     from common import load_packed, plain_models, unpack
     from contenders import VAEKIT_ESTIMATORS, VaekitTrainer
-    import floor
 
-    out = {"definition": "mean over parameter elements of |mean|/std of N gradient draws", "draws": spec["draws"],
-           "results": {}}
+    out = {
+        "definition": "mean over parameter elements of |mean|/std of N gradient draws",
+        "draws": spec["draws"],
+        "results": {},
+    }
     try:
         import vaekit.diagnostics  # noqa: F401
+
         has_diag = True
     except ImportError:
         has_diag = False
     out["vaekit_diagnostics"] = has_diag
     train = load_packed(spec["data"], "train")
     state = torch.load(spec["state_path"], weights_only=True)
-    x = unpack(train[:spec["batch_size"]])  # the fixed batch
+    x = unpack(train[: spec["batch_size"]])  # the fixed batch
     for k in spec["ks"]:
         for est in VAEKIT_ESTIMATORS:
             for lib in ("vaekit", "floor"):
@@ -73,7 +78,7 @@ def main(conn, spec):
                     if stateful:  # adapt the baseline with the model frozen
                         opt = torch.optim.Adam(extra, lr=spec["lr"]) if extra else None
                         for i in range(spec["adapt_steps"]):
-                            xb = unpack(train[(i * 50 + 50) % 49950:(i * 50 + 50) % 49950 + 50])
+                            xb = unpack(train[(i * 50 + 50) % 49950 : (i * 50 + 50) % 49950 + 50])
                             for p in model_params + extra:
                                 p.grad = None
                             call_x = fn(xb) if lib == "vaekit" else ft.fn(enc, dec, xb, k, ft.st)
@@ -84,13 +89,15 @@ def main(conn, spec):
                         from vaekit.diagnostics import compare_estimators
 
                         rows = {r["parameter"]: r for r in compare_estimators({key: fn}, x, n_draws=spec["draws"])}
-                        out["results"][key] = {"snr_enc": rows["inf_net (all)"]["mean_snr"],
-                                               "snr_dec": rows["gen_model (all)"]["mean_snr"],
-                                               "var_enc": rows["inf_net (all)"]["total_variance"],
-                                               "var_dec": rows["gen_model (all)"]["total_variance"],
-                                               "mean_norm_enc": rows["inf_net (all)"]["mean_norm"],
-                                               "mean_norm_dec": rows["gen_model (all)"]["mean_norm"],
-                                               "via": "vaekit.diagnostics.compare_estimators"}
+                        out["results"][key] = {
+                            "snr_enc": rows["inf_net (all)"]["mean_snr"],
+                            "snr_dec": rows["gen_model (all)"]["mean_snr"],
+                            "var_enc": rows["inf_net (all)"]["total_variance"],
+                            "var_dec": rows["gen_model (all)"]["total_variance"],
+                            "mean_norm_enc": rows["inf_net (all)"]["mean_norm"],
+                            "mean_norm_dec": rows["gen_model (all)"]["mean_norm"],
+                            "via": "vaekit.diagnostics.compare_estimators",
+                        }
                         continue
                     s0 = snap()
                     g_enc, g_dec = [], []
@@ -102,12 +109,18 @@ def main(conn, spec):
                         g_enc.append(torch.cat([p.grad.flatten() for p in enc.parameters()]))
                         g_dec.append(torch.cat([p.grad.flatten() for p in dec.parameters()]))
                     ge, gd = torch.stack(g_enc).double(), torch.stack(g_dec).double()
-                    out["results"][key] = {"snr_enc": _snr(ge), "snr_dec": _snr(gd),
-                                           "var_enc": float(ge.var(0).sum()), "var_dec": float(gd.var(0).sum()),
-                                           "mean_norm_enc": float(ge.mean(0).norm()),
-                                           "mean_norm_dec": float(gd.mean(0).norm()),
-                                           "via": "benchmarks/snr.py"}
+                    out["results"][key] = {
+                        "snr_enc": _snr(ge),
+                        "snr_dec": _snr(gd),
+                        "var_enc": float(ge.var(0).sum()),
+                        "var_dec": float(gd.var(0).sum()),
+                        "mean_norm_enc": float(ge.mean(0).norm()),
+                        "mean_norm_dec": float(gd.mean(0).norm()),
+                        "via": "benchmarks/snr.py",
+                    }
                 except Exception as e:
-                    out["results"][key] = {"error": f"{type(e).__name__}: {e}",
-                                           "traceback": traceback.format_exc(limit=4)}
+                    out["results"][key] = {
+                        "error": f"{type(e).__name__}: {e}",
+                        "traceback": traceback.format_exc(limit=4),
+                    }
     conn.send(out)

@@ -3,6 +3,7 @@
 Commands arrive over a multiprocessing pipe, one at a time, so only one contender runs at any
 moment (round-robin timing). Torch uses one thread in every worker.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,6 @@ def main(conn, spec: dict) -> None:
 
     torch.set_num_threads(1)
     import numpy as np
-
     from common import load_packed, max_rss_mib, rss_mib, unpack
 
     reply = {"rss_start_mib": rss_mib()}
@@ -61,5 +61,11 @@ def main(conn, spec: dict) -> None:
             else:
                 raise ValueError(f"unknown command {cmd!r}")
         except Exception as e:
-            conn.send({"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=6),
-                       "step": step})
+            conn.send(
+                {
+                    "ok": False,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(limit=6),
+                    "step": step,
+                }
+            )

@@ -13,6 +13,7 @@ linear code of that width), the intrinsic dimension from the chi-square test of 
 
 Run:  python examples/iob_digits.py            (well under two minutes on one core)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,7 +71,9 @@ def main(argv=None) -> dict:
     opt = torch.optim.Adam(params, lr=args.lr)
 
     def sq_error(target):
-        return lambda code: ((decoder(code) - target.repeat_interleave(code.shape[0] // target.shape[0], 0)) ** 2).sum(-1)
+        return lambda code: ((decoder(code) - target.repeat_interleave(code.shape[0] // target.shape[0], 0)) ** 2).sum(
+            -1
+        )
 
     gen = torch.Generator().manual_seed(args.seed)
     n = x_tr.shape[0]

@@ -14,6 +14,7 @@ training curves.
 
 Run:  python examples/nvib_transformer.py      (about a minute on one core)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,8 +108,13 @@ def main(argv=None) -> dict:
         kl_g, kl_d = model.nvib.kl(lat)
         kept = ((lat.pi > 0) & ~lat.key_padding_mask).sum(-1).float()  # components evaluation keeps
         total = (~lat.key_padding_mask).sum(-1).float()
-    result = {"token_acc": token_acc, "seq_acc": seq_acc, "kl_g": kl_g.mean().item(), "kl_d": kl_d.mean().item(),
-              "kept_fraction": (kept / total).mean().item()}
+    result = {
+        "token_acc": token_acc,
+        "seq_acc": seq_acc,
+        "kl_g": kl_g.mean().item(),
+        "kl_d": kl_d.mean().item(),
+        "kept_fraction": (kept / total).mean().item(),
+    }
     print(f"copy task, vocab {args.vocab}, lengths {args.min_len}..{args.max_len}, {args.steps} steps")
     print(f"test token accuracy    {token_acc:.4f}")
     print(f"test sequence accuracy {seq_acc:.4f}")

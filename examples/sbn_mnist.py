@@ -13,16 +13,16 @@ Data: ``--data`` (default ``../shared/data/binarized_mnist.npz`` beside the repo
 Under ``torchrun`` (RANK and WORLD_SIZE set) every process trains on its own slice of each
 batch (``--batch-size`` is per process) in a gloo process group; rank 0 evaluates and plots.
 """
+
 from __future__ import annotations
 
 import argparse
 
+from mnist_common import add_common_arguments, check_common_arguments, train_evaluate_plot  # examples/mnist_common.py
 from torch import nn
 
 import vaekit
 from vaekit.baselines import nvil_baselines
-
-from mnist_common import add_common_arguments, check_common_arguments, train_evaluate_plot  # examples/mnist_common.py
 
 ESTIMATORS = ("vimco", "nvil", "rws")
 TRAINING_BOUND = {"vimco": "IWAE_K", "nvil": "ELBO", "rws": "IWAE_K"}  # what each loss's value is minus
@@ -46,8 +46,14 @@ def make_loss(name: str, *, latent: int, hidden: int | None, n_samples: int) -> 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser, estimators=ESTIMATORS, default_estimators=list(ESTIMATORS), default_samples=5,
-                         default_latent=200, default_output="sbn_mnist.png")
+    add_common_arguments(
+        parser,
+        estimators=ESTIMATORS,
+        default_estimators=list(ESTIMATORS),
+        default_samples=5,
+        default_latent=200,
+        default_output="sbn_mnist.png",
+    )
     parser.add_argument("--hidden", type=int, default=None, help="tanh hidden units each way (default: linear SBN)")
     args = parser.parse_args(argv)
     check_common_arguments(parser, args)
@@ -62,8 +68,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train every requested estimator; return ``{estimator: test IWAE bound}`` (rank 0; {} elsewhere)."""
     args = parse_args(argv)
     return train_evaluate_plot(
-        args, lambda name: make_loss(name, latent=args.latent, hidden=args.hidden, n_samples=args.samples),
-        TRAINING_BOUND, "Sigmoid belief net on binarized MNIST")
+        args,
+        lambda name: make_loss(name, latent=args.latent, hidden=args.hidden, n_samples=args.samples),
+        TRAINING_BOUND,
+        "Sigmoid belief net on binarized MNIST",
+    )
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ grows, IWAE's pathwise one does not (Rainforth et al. 2018; Tucker et al. 2018).
 Data: ``--data`` (default ``../shared/data/binarized_mnist.npz`` beside the repository), arrays
 ``train``/``valid``/``test`` of ``np.packbits`` rows (see ``vaekit.load_binarized_mnist``).
 """
+
 from __future__ import annotations
 
 import argparse
 
-import vaekit
-
 from mnist_common import add_common_arguments, check_common_arguments, train_evaluate_plot  # examples/mnist_common.py
+
+import vaekit
 
 ESTIMATORS = ("iwae", "dreg", "stl", "elbo")
 TRAINING_BOUND = {"iwae": "IWAE_K", "dreg": "IWAE_K", "stl": "ELBO", "elbo": "ELBO"}  # minus each loss's value
@@ -42,10 +43,21 @@ def make_loss(name: str, *, latent: int, hidden: list[int], n_samples: int) -> v
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser, estimators=ESTIMATORS, default_estimators=["iwae", "dreg"], default_samples=8,
-                         default_latent=50, default_output="vae_mnist.png")
-    parser.add_argument("--hidden", type=int, nargs="*", default=[200, 200],
-                        help="tanh hidden widths of the encoder (reversed for the decoder; default 200 200)")
+    add_common_arguments(
+        parser,
+        estimators=ESTIMATORS,
+        default_estimators=["iwae", "dreg"],
+        default_samples=8,
+        default_latent=50,
+        default_output="vae_mnist.png",
+    )
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=[200, 200],
+        help="tanh hidden widths of the encoder (reversed for the decoder; default 200 200)",
+    )
     args = parser.parse_args(argv)
     check_common_arguments(parser, args)
     if any(h < 1 for h in args.hidden):
@@ -57,8 +69,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train every requested estimator; return ``{estimator: test IWAE bound}`` (rank 0; {} elsewhere)."""
     args = parse_args(argv)
     return train_evaluate_plot(
-        args, lambda name: make_loss(name, latent=args.latent, hidden=args.hidden, n_samples=args.samples),
-        TRAINING_BOUND, "Gaussian VAE on binarized MNIST")
+        args,
+        lambda name: make_loss(name, latent=args.latent, hidden=args.hidden, n_samples=args.samples),
+        TRAINING_BOUND,
+        "Gaussian VAE on binarized MNIST",
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ softmax over 12 draws) and the mean closed-form KL on the test set, an upper bou
 
 Run:  python examples/vib_digits.py            (about half a minute on one core)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,11 @@ def train_one(beta: float, data, args, bar) -> dict:
 
     x_tr, y_tr, x_te, y_te = data
     torch.manual_seed(args.seed)
-    enc = VIBEncoder(nn.Sequential(nn.Linear(64, args.hidden), nn.ReLU(), nn.Linear(args.hidden, args.hidden), nn.ReLU()),
-                     feature_dim=args.hidden, latent_dim=args.latent_dim)
+    enc = VIBEncoder(
+        nn.Sequential(nn.Linear(64, args.hidden), nn.ReLU(), nn.Linear(args.hidden, args.hidden), nn.ReLU()),
+        feature_dim=args.hidden,
+        latent_dim=args.latent_dim,
+    )
     dec = VIBDecoder(nn.Linear(args.latent_dim, 10), latent_dim=args.latent_dim)  # categorical likelihood
     loss_fn = ELBO(enc, dec, n_samples=args.samples, beta=beta, check_finite=False)
     opt = torch.optim.Adam(loss_fn.parameters(), lr=args.lr)

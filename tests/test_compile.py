@@ -10,6 +10,7 @@ compile of the forward and backward of one loss about 25-35 s. So the default su
 every loss with ``aot_eager`` and one representative (VIMCO) with Inductor; the Inductor sweep
 over every loss is marked ``slow`` (about 200 s on one core).
 """
+
 import pytest
 import torch
 import torch._dynamo
@@ -56,14 +57,20 @@ def _assert_same(eager, compiled, name):
     (v_e, g_e, _), (v_c, g_c, frames) = eager, compiled
     assert frames >= 1, f"{name}: nothing was compiled (dynamo fell back to eager)"
     for call in range(2):
-        torch.testing.assert_close(v_c[call], v_e[call], rtol=1e-5, atol=1e-5,
-                                   msg=lambda m, call=call: f"{name} value, call {call}: {m}")
+        torch.testing.assert_close(
+            v_c[call], v_e[call], rtol=1e-5, atol=1e-5, msg=lambda m, call=call: f"{name} value, call {call}: {m}"
+        )
         assert g_c[call].keys() == g_e[call].keys()
         for p, g in g_e[call].items():
             assert (g is None) == (g_c[call][p] is None), f"{name}: {p} gets a gradient in only one mode"
             if g is not None:
-                torch.testing.assert_close(g_c[call][p], g, rtol=1e-4, atol=1e-5,
-                                           msg=lambda m, p=p, call=call: f"{name} grad {p}, call {call}: {m}")
+                torch.testing.assert_close(
+                    g_c[call][p],
+                    g,
+                    rtol=1e-4,
+                    atol=1e-5,
+                    msg=lambda m, p=p, call=call: f"{name} grad {p}, call {call}: {m}",
+                )
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +127,9 @@ def test_repeated_calls_do_not_recompile(check_finite):
     is one graph.
     """
     torch.manual_seed(1234)
-    loss_fn = vaekit.VIMCO(vaekit.BernoulliEncoder(D, H), vaekit.SigmoidBeliefNet(H, D), n_samples=4,
-                           check_finite=check_finite)
+    loss_fn = vaekit.VIMCO(
+        vaekit.BernoulliEncoder(D, H), vaekit.SigmoidBeliefNet(H, D), n_samples=4, check_finite=check_finite
+    )
     counter = CompileCounterWithBackend("aot_eager")
     compiled = torch.compile(loss_fn, backend=counter)
     frames = []

@@ -1,4 +1,5 @@
 """Tests for vaekit.data: the packed-MNIST reader (on a fake file) and the shipped binarized digits."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The main job (python -m vaekit.demo) runs end to end with tiny settings and reports a sane bound."""
+
 import math
 
 import pytest
@@ -11,8 +12,21 @@ pytest.importorskip("matplotlib")  # the only extra the demo needs: the digits s
 @pytest.mark.parametrize("estimator", sorted(demo.estimators()))
 def test_demo_runs_every_estimator_and_writes_the_plot(estimator, tmp_path, capsys):
     out = tmp_path / "curve.png"
-    figures = demo.main(["--estimator", estimator, "--steps", "30", "--eval-samples", "20", "--latent", "8",
-                         "--output", str(out), "--no-progress"])
+    figures = demo.main(
+        [
+            "--estimator",
+            estimator,
+            "--steps",
+            "30",
+            "--eval-samples",
+            "20",
+            "--latent",
+            "8",
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert out.exists() and out.stat().st_size > 1000
     assert str(out) in printed and "test-set IWAE bound (K=20, all 359 test digits)" in printed

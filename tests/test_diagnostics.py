@@ -1,4 +1,5 @@
 """vaekit.diagnostics: gradient statistics agree with an independent computation; state is left alone."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ def test_stats_equal_sample_mean_and_variance_on_the_same_draws():
     for n in names:
         s = stats[n]
         size = s.mean.numel()
-        col = samples[:, offset:offset + size]
+        col = samples[:, offset : offset + size]
         offset += size
         torch.testing.assert_close(s.mean.reshape(-1), col.mean(0), atol=1e-12, rtol=1e-10)
         torch.testing.assert_close(s.variance.reshape(-1), col.var(0, unbiased=True), atol=1e-12, rtol=1e-9)
@@ -57,8 +58,11 @@ def test_mean_is_unbiased_and_buffers_history_untouched():
 
 def test_compare_estimators_table_and_validation():
     q, p, x = tiny_sbn(batch=4, seed=3)
-    table = compare_estimators({"plain": Reinforce(q, p, n_samples=4),
-                                "loo": Reinforce(q, p, n_samples=4, baselines=[LeaveOneOut()])}, x, n_draws=30)
+    table = compare_estimators(
+        {"plain": Reinforce(q, p, n_samples=4), "loo": Reinforce(q, p, n_samples=4, baselines=[LeaveOneOut()])},
+        x,
+        n_draws=30,
+    )
     rows = {(r["estimator"], r["parameter"]): r for r in table}
     assert rows[("plain", "inf_net (all)")]["variance_ratio"] == 1.0
     loo = rows[("loo", "inf_net (all)")]

@@ -5,6 +5,7 @@ averages the gradients, so the first step's gradient must equal the mean of the 
 each rank computes alone (no DDP) on its half with its seed, and the parameters must stay
 identical on both ranks. The last part runs ``vaekit.fit`` on the DDP-wrapped loss.
 """
+
 import datetime
 import os
 import socket
@@ -47,7 +48,7 @@ def _worker(rank, port, out_dir):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:
-        x = _global_batch()[rank * B:(rank + 1) * B]  # [B, D]: this rank's half
+        x = _global_batch()[rank * B : (rank + 1) * B]  # [B, D]: this rank's half
         result = {}
         for name, loss_fn in _losses().items():
             ddp = DistributedDataParallel(loss_fn)
@@ -64,8 +65,15 @@ def _worker(rank, port, out_dir):
         # vaekit.fit on a DDP-wrapped loss: each rank trains on its slice of a shared shuffled order.
         loss_fn = _losses()["vimco"]
         data = torch.bernoulli(torch.full((40, D), 0.4), generator=torch.Generator().manual_seed(3))
-        history = vaekit.fit(DistributedDataParallel(loss_fn), data, steps=6, batch_size=5, seed=7,
-                             progress=False, checkpoint=os.path.join(out_dir, "ck.pt")).history
+        history = vaekit.fit(
+            DistributedDataParallel(loss_fn),
+            data,
+            steps=6,
+            batch_size=5,
+            seed=7,
+            progress=False,
+            checkpoint=os.path.join(out_dir, "ck.pt"),
+        ).history
         result["fit"] = {"params": [p.detach().clone() for p in loss_fn.parameters()], "history": history}
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
@@ -87,8 +95,7 @@ def _run_workers(out_dir: str, *, deadline_s: float = 240.0, attempts: int = 2) 
     is repeated on a fresh port. Failures (exceptions in a rank) are never retried.
     """
     for attempt in range(attempts):
-        ctx = mp.start_processes(_worker, args=(_free_port(), out_dir), nprocs=WORLD, join=False,
-                                 start_method="spawn")
+        ctx = mp.start_processes(_worker, args=(_free_port(), out_dir), nprocs=WORLD, join=False, start_method="spawn")
         start = time.monotonic()
         while not ctx.join(timeout=5):
             if time.monotonic() - start > deadline_s:
@@ -113,7 +120,7 @@ def test_ddp_two_processes_average_gradients_and_stay_in_sync(tmp_path):
         for rank in range(WORLD):
             loss_fn = _losses()[name]
             torch.manual_seed(SAMPLE_SEED + rank)
-            loss_fn(x[rank * B:(rank + 1) * B]).backward()
+            loss_fn(x[rank * B : (rank + 1) * B]).backward()
             alone.append(_grads(loss_fn))
         for i, (g0, g1) in enumerate(zip(*alone)):
             expected = (g0 + g1) / 2

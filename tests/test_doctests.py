@@ -1,5 +1,6 @@
 """Every docstring example in vaekit runs: doctest over each module of the package (so a new module's
 examples are covered automatically). Equivalent to ``pytest --doctest-modules vaekit``."""
+
 import doctest
 import importlib
 import pkgutil

@@ -1,4 +1,5 @@
 """InfNet.log_prob_detached: same value as log_prob, gradient only along the sample path."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """vaekit._math against naive float64 formulas: values, extreme inputs and gradients."""
+
 import math
 
 import pytest
@@ -17,18 +18,22 @@ def _rand(shape, spread, seed, dtype=torch.float64):
 def _naive_loo_logsumexp(x):
     """Entry j: log sum_{i != j} exp(x_i), by an explicit loop over j (float64)."""
     k = x.shape[-1]
-    cols = [torch.logsumexp(torch.cat([x[..., :j], x[..., j + 1:]], dim=-1), dim=-1) for j in range(k)]
+    cols = [torch.logsumexp(torch.cat([x[..., :j], x[..., j + 1 :]], dim=-1), dim=-1) for j in range(k)]
     return torch.stack(cols, dim=-1)
 
 
 def _naive_loo_mean(x):
     k = x.shape[-1]
-    return torch.stack([torch.cat([x[..., :j], x[..., j + 1:]], -1).mean(-1) for j in range(k)], -1)
+    return torch.stack([torch.cat([x[..., :j], x[..., j + 1 :]], -1).mean(-1) for j in range(k)], -1)
 
 
 @settings(max_examples=20)
-@given(k=st.integers(1, 6), spread=st.sampled_from([0.1, 1.0, 100.0, 1e4]), seed=st.integers(0, 2**16),
-       dim=st.sampled_from([0, -1]))
+@given(
+    k=st.integers(1, 6),
+    spread=st.sampled_from([0.1, 1.0, 100.0, 1e4]),
+    seed=st.integers(0, 2**16),
+    dim=st.sampled_from([0, -1]),
+)
 def test_logmeanexp_matches_naive_and_is_stable(k, spread, seed, dim):
     x = _rand((k, 3) if dim == 0 else (3, k), spread, seed)
     got = logmeanexp(x, dim=dim)

@@ -1,16 +1,16 @@
 """The model API: abstract methods, a minimal user subclass with every score-function loss, and the
 torch.distributions-backed bases (derived sample/rsample/log_prob/has_rsample and shapes)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from losses.loss_cases import LOSS_CASES, as_case
 from torch.distributions import Bernoulli, Distribution, Normal
 
 from vaekit import VIMCO, DistributionGenModel, DistributionInfNet, GenModel, InfNet, SigmoidBeliefNet
 from vaekit.testing import assert_gradient_unbiased, exact_iwae, exact_log_marginal
-
-from losses.loss_cases import LOSS_CASES, as_case
 
 D, H = 3, 2
 
@@ -91,8 +91,15 @@ def test_user_models_are_exactly_enumerable_and_vimco_is_unbiased_on_them():
         ref.net.weight.copy_(p.lin.weight)
         ref.net.bias.copy_(p.lin.bias)
     assert torch.allclose(exact_log_marginal(p, x, latent_shape=(H,)), exact_log_marginal(ref, x), atol=1e-12)
-    assert_gradient_unbiased(VIMCO(q, p, n_samples=3), x, lambda: exact_iwae(q, p, x, 3, latent_shape=(H,)),
-                             n_draws=300, replicas=50, failure_rate=1e-4, name="VIMCO on user models")
+    assert_gradient_unbiased(
+        VIMCO(q, p, n_samples=3),
+        x,
+        lambda: exact_iwae(q, p, x, 3, latent_shape=(H,)),
+        n_draws=300,
+        replicas=50,
+        failure_rate=1e-4,
+        name="VIMCO on user models",
+    )
 
 
 class NormalEnc(DistributionInfNet):

@@ -25,7 +25,7 @@ def test_the_version_has_one_source():
     assert re.search(rf'^__version__ = "{re.escape(vaekit.__version__)}"$', source, re.M)
     # ... and nowhere else: the package root only re-exports it
     init = (ROOT / "vaekit" / "__init__.py").read_text()
-    assert "from vaekit._version import __version__" in init and '__version__ = "' not in init
+    assert "from vaekit._version import __version__ as __version__" in init and '__version__ = "' not in init
 
 
 def test_the_licence_file_is_the_declared_one():

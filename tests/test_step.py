@@ -188,8 +188,7 @@ def test_fit_runs_a_compiled_step_through_its_train_step_slot():
     for compile_ in (False, True):
         loss_fn, opt = _setup()
         step = make_train_step(loss_fn, opt, compile=compile_, backend="aot_eager")
-        result = vaekit.fit(loss_fn, xs, steps=8, batch_size=B, optimizer=opt, train_step=step, seed=3,
-                            progress=False)
+        result = vaekit.fit(loss_fn, xs, steps=8, batch_size=B, optimizer=opt, train_step=step, seed=3, progress=False)
         assert len(result.history) == 8 and all(map(math.isfinite, result.history))
         results.append(torch.tensor(result.history))
     torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-5)

@@ -2,26 +2,10 @@
 
 This file is the one list of what is public.
 """
+
+from vaekit import mi  # mutual-information bounds, critics, estimate_mi, ground-truth tasks
 from vaekit._math import logmeanexp, with_grad
-from vaekit.data import load_binarized_mnist, load_digits_binarized
-from vaekit.evaluate import IWAEEvaluation, evaluate_iwae, iwae_bound
-from vaekit.training import FitResult, fit
-from vaekit.latents import BernoulliDecoder, BernoulliEncoder, GaussianEncoder, SigmoidBeliefNet
-from vaekit.latents import IOBLayer, OrderedInfNet, VIBDecoder, VIBEncoder, intrinsic_dimension, ordered_loss
-from vaekit.latents import NVIB, DenoisingAttention, NVIBInfNet, NVIBLatent, kl_dirichlet, kl_gaussian, nvib_log_prob
-from vaekit.losses import ELBO, IWAE, VIMCO, Loss, elbo_estimate, iwae_estimate, vimco_estimate
-from vaekit.losses import (
-    RWS,
-    STL,
-    DReG,
-    Reinforce,
-    WakeSleep,
-    dreg_estimate,
-    reinforce_estimate,
-    rws_estimate,
-    stl_estimate,
-    wake_sleep_estimate,
-)
+from vaekit._version import __version__ as __version__
 from vaekit.baselines import (
     Baseline,
     InputDependentBaseline,
@@ -30,20 +14,10 @@ from vaekit.baselines import (
     VarianceNormalization,
     nvil_baselines,
 )
-from vaekit.losses import RWSDReG, rws_dreg_estimate
+from vaekit.data import load_binarized_mnist, load_digits_binarized
 from vaekit.diagnostics import GradientComparison, GradientStats, compare_estimators, gradient_draws, gradient_stats
-from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
-from vaekit.losses import VR, TVO, VRScore, log_uniform_partition, tvo_estimate, vr_estimate, vr_score_estimate
-from vaekit.losses import NVIL, nvil_estimate
-from vaekit.latents import (
-    LayeredBernoulliEncoder,
-    LayeredGaussianDecoder,
-    LayeredGaussianEncoder,
-    LayeredSigmoidBeliefNet,
-    check_layers,
-    split_layers,
-)
-from vaekit.latents import GeometricWidths, PoissonWidths, UniformWidths
+from vaekit.evaluate import IWAEEvaluation, evaluate_iwae, iwae_bound
+
 # kernel dependence and the information plane (more in the subpackages vaekit.hsic, vaekit.infoplane)
 from vaekit.hsic import (
     HSICBottleneck,
@@ -57,31 +31,88 @@ from vaekit.hsic import (
     nhsic,
 )
 from vaekit.infoplane import InformationPlaneTracker, binned_mi, kde_mi, plot_information_plane
-from vaekit.step import TrainStep, make_train_step
-from vaekit import mi  # mutual-information bounds, critics, estimate_mi, ground-truth tasks
-from vaekit.latents import CategoricalDecoder, CategoricalEncoder, ExponentialAnnealing
+from vaekit.latents import (
+    NVIB,
+    BernoulliDecoder,
+    BernoulliEncoder,
+    CategoricalDecoder,
+    CategoricalEncoder,
+    DenoisingAttention,
+    ExponentialAnnealing,
+    GaussianEncoder,
+    GeometricWidths,
+    IOBLayer,
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    NVIBInfNet,
+    NVIBLatent,
+    OrderedInfNet,
+    PoissonWidths,
+    SigmoidBeliefNet,
+    UniformWidths,
+    VIBDecoder,
+    VIBEncoder,
+    check_layers,
+    intrinsic_dimension,
+    kl_dirichlet,
+    kl_gaussian,
+    nvib_log_prob,
+    ordered_loss,
+    split_layers,
+)
 from vaekit.losses import (
     ARM,
     ARMS,
+    ELBO,
+    IWAE,
+    NVIL,
     REBAR,
-    CategoricalDisARM,
     RELAX,
+    RWS,
+    STL,
+    TVO,
+    VIMCO,
+    VR,
+    CategoricalDisARM,
     DisARM,
+    DReG,
     Enumerate,
     GumbelRao,
     GumbelSoftmax,
     IndeCateR,
     LocalDisARM,
+    Loss,
+    Reinforce,
+    RWSDReG,
+    VRScore,
+    WakeSleep,
     arm_estimate,
     arms_estimate,
     categorical_disarm_estimate,
     disarm_estimate,
+    dreg_estimate,
+    elbo_estimate,
     enumerate_estimate,
     indecater_estimate,
+    iwae_estimate,
     local_disarm_estimate,
+    log_uniform_partition,
+    nvil_estimate,
+    reinforce_estimate,
+    rws_dreg_estimate,
+    rws_estimate,
+    stl_estimate,
+    tvo_estimate,
+    vimco_estimate,
+    vr_estimate,
+    vr_score_estimate,
+    wake_sleep_estimate,
 )
-
-from vaekit._version import __version__
+from vaekit.models import DistributionGenModel, DistributionInfNet, GenModel, InfNet
+from vaekit.step import TrainStep, make_train_step
+from vaekit.training import FitResult, fit
 
 __all__ = [
     # models

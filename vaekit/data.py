@@ -8,6 +8,7 @@ variable, or found beside the repository.
 Shapes:
     load_binarized_mnist: ``[N, 784]``; load_digits_binarized: ``([N_train, 64], [N_test, 64])``.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ def mnist_path(path: str | Path | None = None) -> Path:
     return Path(env) if env else DEFAULT_MNIST_PATH
 
 
-def load_binarized_mnist(path: str | Path | None = None, *, split: str = "train",
-                         dtype: torch.dtype = torch.float32) -> Tensor:
+def load_binarized_mnist(
+    path: str | Path | None = None, *, split: str = "train", dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Read one split of statically binarized MNIST from a packed ``.npz`` file.
 
     The file holds arrays ``train`` (50000, 98), ``valid`` (10000, 98) and ``test`` (10000, 98),
@@ -81,8 +83,13 @@ def load_binarized_mnist(path: str | Path | None = None, *, split: str = "train"
     given = path
     path = mnist_path(path)
     if not path.is_file():
-        source = ("the path given" if given is not None else f"${MNIST_ENV_VAR}" if os.environ.get(MNIST_ENV_VAR)
-                  else f"the default beside the repository (${MNIST_ENV_VAR} is not set)")
+        source = (
+            "the path given"
+            if given is not None
+            else f"${MNIST_ENV_VAR}"
+            if os.environ.get(MNIST_ENV_VAR)
+            else f"the default beside the repository (${MNIST_ENV_VAR} is not set)"
+        )
         raise FileNotFoundError(
             f"load_binarized_mnist: no file at {path} ({source}); expected a .npz with packed arrays "
             f"{_SPLITS}. Pass the path (--data /path/to/binarized_mnist.npz in the examples) or set "
@@ -101,8 +108,9 @@ def load_binarized_mnist(path: str | Path | None = None, *, split: str = "train"
     return torch.from_numpy(images).to(dtype)
 
 
-def load_digits_binarized(*, test_size: float = 0.2, seed: int = 0,
-                          dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+def load_digits_binarized(
+    *, test_size: float = 0.2, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
     """The 1797 8x8 digits of the UCI handwritten-digits set, binarized and split into train and test.
 
     The images ship with vaekit (``vaekit/digits_binarized.npz``, no scikit-learn needed). They were

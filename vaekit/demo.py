@@ -5,6 +5,7 @@ it trains a 64-32 sigmoid belief net with VIMCO (K=5) on the binarized 8x8 digit
 vaekit for 3000 steps, prints the IWAE bound with 1000 samples on the whole test split (359
 digits) and writes the training curve to a PNG. It needs matplotlib (the examples extra).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,8 @@ def estimators() -> dict[str, Callable[[InfNet, GenModel, int], Loss]]:
         "iwae": lambda q, p, k: vaekit.IWAE(q, p, n_samples=k),
         "elbo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k),  # the score-function ELBO
         "nvil": lambda q, p, k: vaekit.Reinforce(
-            q, p, n_samples=k, baselines=vaekit.nvil_baselines(mlp(_width(q), 1, 100))),
+            q, p, n_samples=k, baselines=vaekit.nvil_baselines(mlp(_width(q), 1, 100))
+        ),
         "reinforce-loo": lambda q, p, k: vaekit.Reinforce(q, p, n_samples=k, baselines=[vaekit.LeaveOneOut()]),
         "rws": lambda q, p, k: vaekit.RWS(q, p, n_samples=k),
         "wake-sleep": lambda q, p, k: vaekit.WakeSleep(q, p, n_samples=k),
@@ -50,7 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train a sigmoid belief net on the binarized 8x8 digits with a vaekit "
         "estimator; print the test-set IWAE bound and save a plot of the training curve.",
     )
-    parser.add_argument("--estimator", default="vimco", choices=sorted(estimators()), help="gradient estimator (default: vimco)")
+    parser.add_argument(
+        "--estimator", default="vimco", choices=sorted(estimators()), help="gradient estimator (default: vimco)"
+    )
     parser.add_argument("--samples", type=int, default=5, help="K, latent samples per data point (default: 5)")
     parser.add_argument("--steps", type=int, default=3000, help="training steps (default: 3000)")
     parser.add_argument("--batch-size", type=int, default=50, help="data points per step (default: 50)")
@@ -59,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=None, help="tanh hidden width of both networks (default: linear)")
     parser.add_argument("--eval-samples", type=int, default=1000, help="K of the test-set IWAE bound (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--output", default="vaekit_demo.png", help="path of the training-curve PNG (default: vaekit_demo.png)")
+    parser.add_argument(
+        "--output", default="vaekit_demo.png", help="path of the training-curve PNG (default: vaekit_demo.png)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     for name in ("samples", "steps", "batch_size", "latent", "eval_samples"):
@@ -88,17 +94,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         loss_fn = estimators()[args.estimator](q, p, args.samples)
     except ValueError as err:
         sys.exit(f"vaekit.demo: {err}")
-    history = fit(loss_fn, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                  progress=not args.no_progress, log_every=100, show_bound=True,
-                  desc=f"{args.estimator} K={args.samples}").history  # one float per step
+    history = fit(
+        loss_fn,
+        train,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.no_progress,
+        log_every=100,
+        show_bound=True,
+        desc=f"{args.estimator} K={args.samples}",
+    ).history  # one float per step
 
     evaluation = evaluate_iwae(q, p, test, n_samples=args.eval_samples, progress=not args.no_progress)
     test_bound = evaluation.mean
     train_bound = -sum(history[-100:]) / len(history[-100:])
     print(f"estimator={args.estimator} K={args.samples} steps={args.steps}")
     print(f"final training bound (last 100 steps, K={args.samples}): {train_bound:.3f} nats")
-    print(f"test-set IWAE bound (K={args.eval_samples}, all {len(test)} test digits): {test_bound:.3f} nats "
-          f"(+- {evaluation.stderr:.3f} s.e.)")
+    print(
+        f"test-set IWAE bound (K={args.eval_samples}, all {len(test)} test digits): {test_bound:.3f} nats "
+        f"(+- {evaluation.stderr:.3f} s.e.)"
+    )
 
     bound = torch.tensor(history).neg()  # [steps]: the training bound per step
     window = max(1, min(100, args.steps // 20))

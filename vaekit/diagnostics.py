@@ -5,6 +5,7 @@ fresh call of the loss, from the same starting state) and reports per parameter 
 element-wise mean, variance and SNR = |mean| / std. ``compare_estimators`` runs it for several
 losses on the same models and batch and returns one table.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ class GradientStats(NamedTuple):
         return float(finite.mean()) if finite.numel() else math.nan
 
 
-def gradient_draws(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[Tensor], n_draws: int, *,
-                   target: Tensor | None = None) -> Iterator[list[Tensor]]:
+def gradient_draws(
+    loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[Tensor], n_draws: int, *, target: Tensor | None = None
+) -> Iterator[list[Tensor]]:
     """Yield ``n_draws`` independent gradients of ``loss_fn`` on the batch ``x``, all at one state.
 
     Each draw is one fresh call of the loss and one ``torch.autograd.grad`` (``.grad`` fields are
@@ -99,8 +101,9 @@ def _select(loss_fn: Loss, params: Sequence[str] | None) -> dict[str, Tensor]:
     return {n: named[n] for n in params}
 
 
-def gradient_stats(loss_fn: Loss, x: Tensor, *, n_draws: int = 100, target: Tensor | None = None,
-                   params: Sequence[str] | None = None) -> dict[str, GradientStats]:
+def gradient_stats(
+    loss_fn: Loss, x: Tensor, *, n_draws: int = 100, target: Tensor | None = None, params: Sequence[str] | None = None
+) -> dict[str, GradientStats]:
     """Mean, variance and SNR of ``loss_fn``'s gradient on the batch ``x``, per parameter tensor.
 
     The N draws come from :func:`gradient_draws` (iid, at one state, the loss left as it was);
@@ -145,8 +148,11 @@ def gradient_stats(loss_fn: Loss, x: Tensor, *, n_draws: int = 100, target: Tens
     for n, mu, s2 in zip(names, mean, m2):
         var = s2 / (n_draws - 1)
         std = var.sqrt()
-        snr = torch.where(std > 0, mu.abs() / std.clamp_min(torch.finfo(std.dtype).tiny),
-                          torch.where(mu != 0, torch.full_like(mu, math.inf), torch.full_like(mu, math.nan)))
+        snr = torch.where(
+            std > 0,
+            mu.abs() / std.clamp_min(torch.finfo(std.dtype).tiny),
+            torch.where(mu != 0, torch.full_like(mu, math.inf), torch.full_like(mu, math.nan)),
+        )
         out[n] = GradientStats(mu, var, snr)
     return out
 
@@ -161,12 +167,16 @@ class GradientComparison(list):
     """
 
     def __str__(self) -> str:
-        head = (f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} "
-                f"{'mean SNR':>9} {'var ratio':>9}")
+        head = (
+            f"{'estimator':<16} {'parameter':<28} {'numel':>6} {'|mean|':>10} {'variance':>11} "
+            f"{'mean SNR':>9} {'var ratio':>9}"
+        )
         lines = [head, "-" * len(head)]
         for r in self:
-            lines.append(f"{r['estimator']:<16.16} {r['parameter']:<28.28} {r['numel']:>6d} {r['mean_norm']:>10.4g} "
-                         f"{r['total_variance']:>11.4g} {r['mean_snr']:>9.3g} {r['variance_ratio']:>9.3g}")
+            lines.append(
+                f"{r['estimator']:<16.16} {r['parameter']:<28.28} {r['numel']:>6d} {r['mean_norm']:>10.4g} "
+                f"{r['total_variance']:>11.4g} {r['mean_snr']:>9.3g} {r['variance_ratio']:>9.3g}"
+            )
         return "\n".join(lines)
 
     def variance(self, estimator: str, parameter: str) -> float:
@@ -177,8 +187,14 @@ class GradientComparison(list):
         raise KeyError((estimator, parameter))
 
 
-def compare_estimators(losses: Mapping[str, Loss], x: Tensor, *, n_draws: int = 100, target: Tensor | None = None,
-                       params: Sequence[str] | None = None) -> GradientComparison:
+def compare_estimators(
+    losses: Mapping[str, Loss],
+    x: Tensor,
+    *,
+    n_draws: int = 100,
+    target: Tensor | None = None,
+    params: Sequence[str] | None = None,
+) -> GradientComparison:
     """Gradient statistics of several losses on the same batch, in one table.
 
     Every loss runs :func:`gradient_stats` with the same ``n_draws`` and parameter names (by
@@ -225,13 +241,15 @@ def compare_estimators(losses: Mapping[str, Loss], x: Tensor, *, n_draws: int = 
             finite = snr[torch.isfinite(snr)]
             total = float(var.sum())
             reference.setdefault(name, total)
-            rows.append({
-                "estimator": label,
-                "parameter": name,
-                "numel": mean.numel(),
-                "mean_norm": float(mean.norm()),
-                "total_variance": total,
-                "mean_snr": float(finite.mean()) if finite.numel() else math.nan,
-                "variance_ratio": reference[name] / total if total > 0 else math.inf,
-            })
+            rows.append(
+                {
+                    "estimator": label,
+                    "parameter": name,
+                    "numel": mean.numel(),
+                    "mean_norm": float(mean.norm()),
+                    "total_variance": total,
+                    "mean_snr": float(finite.mean()) if finite.numel() else math.nan,
+                    "variance_ratio": reference[name] / total if total > 0 else math.inf,
+                }
+            )
     return rows

@@ -78,7 +78,7 @@ def _build() -> type:
         def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
             x, y = _split(batch)
             q, p = self.loss_fn.inf_net, self.loss_fn.gen_model
-            bound = iwae_bound(q, p, x, n_samples=self.hparams.val_samples, target=y).mean()  # type: ignore[arg-type]
+            bound = iwae_bound(q, p, x, n_samples=self.hparams["val_samples"], target=y).mean()  # type: ignore[arg-type]
             self.log("val/iwae_bound", bound, prog_bar=True, batch_size=x.shape[0])
             return bound
 
@@ -89,7 +89,7 @@ def _build() -> type:
         def configure_optimizers(self) -> torch.optim.Optimizer:
             if self.optimizer_factory is not None:
                 return self.optimizer_factory(self.parameters())
-            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+            return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
     def _split(batch: Any) -> tuple[Tensor, Tensor | None]:
         if isinstance(batch, Tensor):

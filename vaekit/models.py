@@ -10,6 +10,7 @@ that returns a ``torch.distributions.Distribution`` and derive ``sample``, ``rsa
 Shapes:
     x: ``[B, *x_shape]``; z: ``[B, K, *z_shape]``; ``log_prob``: ``[B, K]`` (summed over the event).
 """
+
 from __future__ import annotations
 
 import copy

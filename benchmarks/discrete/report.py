@@ -145,11 +145,15 @@ def main() -> None:
         extra = HERE / "results" / f"{part}_extra.json"
         if extra.exists():
             ex = json.loads(extra.read_text())
-            body += [f"Added later in a separate run of the same protocol (same seed, initial model and data order; "
-                     f"{ex['args']['steps']} steps) with RLOO-2 again for a within-run reference; its 'shared model' "
-                     f"is the {ex['shared_model'] if ex['shared_model'] in ex['estimators'] else 'RLOO-2'}-trained "
-                     "one. RLOO-2's numbers differ slightly from the table above: the runs draw different noise.",
-                     "", table(ex), ""]
+            body += [
+                f"Added later in a separate run of the same protocol (same seed, initial model and data order; "
+                f"{ex['args']['steps']} steps) with RLOO-2 again for a within-run reference; its 'shared model' "
+                f"is the {ex['shared_model'] if ex['shared_model'] in ex['estimators'] else 'RLOO-2'}-trained "
+                "one. RLOO-2's numbers differ slightly from the table above: the runs draw different noise.",
+                "",
+                table(ex),
+                "",
+            ]
     body += [
         "## Claims from the papers",
         "",

@@ -5,6 +5,7 @@ the Google style guide allow). Griffe parses only ``Examples:`` as doctest code 
 ``Example:`` as an admonition of plain Markdown, where ``>>>`` lines lose their formatting and
 outputs like ``[2.0, 4.0]`` read as broken reference links. Renaming the heading fixes both.
 """
+
 from __future__ import annotations
 
 import re

@@ -19,6 +19,7 @@ of roughly sqrt(2 / N) = 7% or less.
 Run from the repository root:  python docs/_scripts/variance_table.py   (about 2 minutes on 1 core)
 It prints Markdown tables and writes docs/figures/snr_vs_k.png.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,9 @@ def discrete(train):
     losses = {
         "Reinforce (no baseline)": vaekit.Reinforce(q, p, n_samples=k),
         "Reinforce + MovingAverage": vaekit.Reinforce(q, p, n_samples=k, baselines=[MovingAverage()]),
-        "Reinforce + NVIL": vaekit.Reinforce(q, p, n_samples=k, baselines=nvil_baselines(
-            nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 1)))),
+        "Reinforce + NVIL": vaekit.Reinforce(
+            q, p, n_samples=k, baselines=nvil_baselines(nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 1)))
+        ),
         "Reinforce + LeaveOneOut": vaekit.Reinforce(q, p, n_samples=k, baselines=[LeaveOneOut()]),
         "IWAE (score function)": vaekit.IWAE(q, p, n_samples=k),
         "VIMCO": vaekit.VIMCO(q, p, n_samples=k),

@@ -1,4 +1,5 @@
 """Baselines: variance reduction against plain REINFORCE, state_dict round trip, learned-baseline fitting."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,9 +41,16 @@ def _warm_up(loss_fn, x, steps):
             opt.step()
 
 
-@pytest.mark.parametrize("name, min_factor", [
-    ("moving_average", 4.0), ("leave_one_out", 4.0), ("learned", 4.0), ("nvil", 4.0), ("variance_normalization", 1.0),
-])
+@pytest.mark.parametrize(
+    "name, min_factor",
+    [
+        ("moving_average", 4.0),
+        ("leave_one_out", 4.0),
+        ("learned", 4.0),
+        ("nvil", 4.0),
+        ("variance_normalization", 1.0),
+    ],
+)
 def test_control_variate_lowers_inference_gradient_variance(name, min_factor):
     """Total variance of the inference-network gradient, plain REINFORCE vs one control variate.
 
@@ -70,8 +78,9 @@ def test_control_variate_lowers_inference_gradient_variance(name, min_factor):
     for loss_fn in (plain, with_cv):
         g = gradient_samples(loss_fn, x, phi, 400)  # [N, P]
         spread.append((g - g.mean(0)).pow(2).sum(-1, keepdim=True))  # [N, 1]
-    assert_less_equal_stat(min_factor * spread[1], spread[0], failure_rate=1e-3,
-                           name=f"variance[{name}] * {min_factor}")
+    assert_less_equal_stat(
+        min_factor * spread[1], spread[0], failure_rate=1e-3, name=f"variance[{name}] * {min_factor}"
+    )
 
 
 def test_state_dict_round_trip_restores_baseline_state_exactly():
@@ -126,8 +135,10 @@ def test_learned_baseline_error_falls_while_models_train():
         errors.append(loss_fn.baseline_loss_)
     errors = torch.stack(errors)
     history = torch.tensor(loss_fn.loss_history_)
-    print(f"baseline error {errors[:20].mean():.3g} -> {errors[-20:].mean():.3g}; "
-          f"-ELBO {history[:20].mean():.3g} -> {history[-20:].mean():.3g}")
+    print(
+        f"baseline error {errors[:20].mean():.3g} -> {errors[-20:].mean():.3g}; "
+        f"-ELBO {history[:20].mean():.3g} -> {history[-20:].mean():.3g}"
+    )
     assert errors[-20:].mean() < 0.5 * errors[:20].mean()
     assert history[-20:].mean() < history[:20].mean()
     assert loss_fn.baselines[1].net[0].weight.grad is not None

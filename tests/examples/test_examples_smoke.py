@@ -3,6 +3,7 @@
 Each example runs for a few steps on a 40-image .npz in the packed format, writes its plot and
 checkpoints, then resumes from the checkpoints and continues where it stopped.
 """
+
 import importlib.util
 import os
 import shutil
@@ -35,7 +36,9 @@ def _load(name):
 @pytest.fixture
 def fake_mnist(tmp_path):
     rng = np.random.default_rng(0)
-    bits = {s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in (("train", 40), ("valid", 5), ("test", 12))}
+    bits = {
+        s: rng.integers(0, 2, size=(n, 784), dtype=np.uint8) for s, n in (("train", 40), ("valid", 5), ("test", 12))
+    }
     path = tmp_path / "fake_mnist.npz"
     np.savez(path, **{s: np.packbits(a, axis=1) for s, a in bits.items()})
     return path
@@ -51,9 +54,26 @@ def fake_mnist(tmp_path):
 def test_example_trains_plots_checkpoints_and_resumes(example, estimators, extra, fake_mnist, tmp_path, capsys):
     main = _load(example).main
     ck, png = tmp_path / "ck", tmp_path / "plot.png"
-    common = ["--data", str(fake_mnist), "--estimators", *estimators, "--samples", "2", "--batch-size", "5",
-              "--eval-samples", "3", "--checkpoint-dir", str(ck), "--checkpoint-every", "2",
-              "--output", str(png), "--no-progress", *extra]
+    common = [
+        "--data",
+        str(fake_mnist),
+        "--estimators",
+        *estimators,
+        "--samples",
+        "2",
+        "--batch-size",
+        "5",
+        "--eval-samples",
+        "3",
+        "--checkpoint-dir",
+        str(ck),
+        "--checkpoint-every",
+        "2",
+        "--output",
+        str(png),
+        "--no-progress",
+        *extra,
+    ]
     results = main([*common, "--steps", "4"])
     assert sorted(results) == sorted(estimators)
     assert all(np.isfinite(v) and v < 0 for v in results.values())  # a log-likelihood bound of 784 pixels
@@ -98,9 +118,25 @@ def big_test_split(tmp_path):
 def test_examples_score_the_whole_test_split_or_a_named_subset(big_test_split, tmp_path, capsys):
     # Before: the examples scored the first 1000 test images by default (sorted by digit: nearly all zeros).
     main = _load("sbn_mnist").main
-    common = ["--data", str(big_test_split), "--estimators", "vimco", "--steps", "1", "--samples", "2",
-              "--batch-size", "5", "--latent", "2", "--eval-samples", "2", "--no-progress",
-              "--output", str(tmp_path / "p.png")]
+    common = [
+        "--data",
+        str(big_test_split),
+        "--estimators",
+        "vimco",
+        "--steps",
+        "1",
+        "--samples",
+        "2",
+        "--batch-size",
+        "5",
+        "--latent",
+        "2",
+        "--eval-samples",
+        "2",
+        "--no-progress",
+        "--output",
+        str(tmp_path / "p.png"),
+    ]
     main(common)
     assert "IWAE_2 = " in (out := capsys.readouterr().out) and "on the whole test split (1100 points)" in out
     main([*common, "--eval-subset", "300", "--seed", "4"])
@@ -110,8 +146,23 @@ def test_examples_score_the_whole_test_split_or_a_named_subset(big_test_split, t
 def test_example_resume_checks_the_run(fake_mnist, tmp_path):
     main = _load("sbn_mnist").main
     ck = tmp_path / "ck"
-    common = ["--data", str(fake_mnist), "--estimators", "vimco", "--batch-size", "5", "--latent", "3",
-              "--eval-samples", "2", "--checkpoint-dir", str(ck), "--no-progress", "--output", str(tmp_path / "p.png")]
+    common = [
+        "--data",
+        str(fake_mnist),
+        "--estimators",
+        "vimco",
+        "--batch-size",
+        "5",
+        "--latent",
+        "3",
+        "--eval-samples",
+        "2",
+        "--checkpoint-dir",
+        str(ck),
+        "--no-progress",
+        "--output",
+        str(tmp_path / "p.png"),
+    ]
     main([*common, "--steps", "2", "--samples", "2"])
     # Before: a different K was accepted and a different --lr silently ignored.
     with pytest.raises(ValueError, match="setting 'n_samples': checkpoint 2, now 3"):
@@ -124,9 +175,28 @@ def test_example_resume_checks_the_run(fake_mnist, tmp_path):
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
 def test_sbn_example_under_torchrun(fake_mnist, tmp_path):
     png = tmp_path / "plot.png"
-    cmd = ["torchrun", "--nproc_per_node=2", str(EXAMPLES / "sbn_mnist.py"), "--data", str(fake_mnist),
-           "--estimators", "vimco", "--steps", "3", "--samples", "2", "--batch-size", "5", "--latent", "3",
-           "--eval-samples", "3", "--no-progress", "--output", str(png)]
+    cmd = [
+        "torchrun",
+        "--nproc_per_node=2",
+        str(EXAMPLES / "sbn_mnist.py"),
+        "--data",
+        str(fake_mnist),
+        "--estimators",
+        "vimco",
+        "--steps",
+        "3",
+        "--samples",
+        "2",
+        "--batch-size",
+        "5",
+        "--latent",
+        "3",
+        "--eval-samples",
+        "3",
+        "--no-progress",
+        "--output",
+        str(png),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]

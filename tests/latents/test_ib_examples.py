@@ -1,4 +1,5 @@
 """Smoke runs of the IB examples with tiny settings: they run end to end and return their figures."""
+
 from __future__ import annotations
 
 import importlib.util

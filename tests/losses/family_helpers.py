@@ -1,4 +1,5 @@
 """Helpers shared by the tests of Reinforce, wake-sleep, RWS, STL and DReG."""
+
 from __future__ import annotations
 
 import torch

@@ -31,7 +31,6 @@ Build the models with :func:`make_models` (or ``case.build()``), never by hand. 
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -476,8 +475,20 @@ LOSS_CASES += [
 ]
 # Every discrete-latent estimator reads q's logits (``params_["logits"]``), which the layered
 # encoders do not expose: the multi-layer contract test skips them.
-_READS_LOGITS = {"Enumerate", "ARM", "DisARM", "LocalDisARM", "ARMS", "GumbelSoftmax", "GumbelSoftmax-ST", "GumbelRao",
-                 "IndeCateR", "REBAR", "RELAX", "CategoricalDisARM"}
+_READS_LOGITS = {
+    "Enumerate",
+    "ARM",
+    "DisARM",
+    "LocalDisARM",
+    "ARMS",
+    "GumbelSoftmax",
+    "GumbelSoftmax-ST",
+    "GumbelRao",
+    "IndeCateR",
+    "REBAR",
+    "RELAX",
+    "CategoricalDisARM",
+}
 LOSS_CASES = [
     dataclasses.replace(c, needs_logits=True) if isinstance(c, LossCase) and c.name in _READS_LOGITS else c
     for c in LOSS_CASES

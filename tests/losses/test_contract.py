@@ -5,6 +5,7 @@ dtype and device follow the input; every parameter of both models gets a finite 
 loss_history_; log_p_/log_q_ shapes; target= support; state_dict round-trip; finite loss and
 gradients with log-weights of magnitude 1e4 in float32.
 """
+
 from __future__ import annotations
 
 import pytest

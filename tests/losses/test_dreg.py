@@ -1,4 +1,5 @@
 """DReG: loop reference, unbiasedness for IWAE_K, K = 1 equals STL, lower inference-network variance at K >= 8."""
+
 from __future__ import annotations
 
 import pytest

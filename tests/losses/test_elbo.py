@@ -5,6 +5,7 @@ and score function on the linear-Gaussian model), against the float64 loop refer
 Statistical asserts: each has a family-wise failure rate of FAILURE_RATE (Bonferroni over the
 gradient coordinates) for an unbiased estimator; seeds are fixed (derandomized hypothesis).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -42,27 +43,51 @@ def test_elbo_gradient_is_unbiased_for_both_models(spec):
     # pathwise exactly when q has rsample: ELBO; otherwise the score-function ELBO, Reinforce()
     loss_fn = ELBO(q, p, n_samples=spec.n_samples) if q.has_rsample else Reinforce(q, p, n_samples=spec.n_samples)
     assert q.has_rsample == (spec.kind == "gaussian")
-    assert_gradient_unbiased(loss_fn, x, _exact(spec, q, p, x), n_draws=N_DRAWS, replicas=REPLICAS,
-                             failure_rate=FAILURE_RATE, name=f"{type(loss_fn).__name__} {spec}")
+    assert_gradient_unbiased(
+        loss_fn,
+        x,
+        _exact(spec, q, p, x),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        name=f"{type(loss_fn).__name__} {spec}",
+    )
 
 
 def test_score_function_elbo_on_a_reparameterisable_family_is_unbiased():
     """Reinforce() draws with sample (no gradient path) even when q has rsample."""
     q, p, x = linear_gaussian(2, 2, seed=11)
-    assert_gradient_unbiased(Reinforce(q, p, n_samples=2), x, lambda: exact_elbo_gaussian(q, p, x),
-                             n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE)
+    assert_gradient_unbiased(
+        Reinforce(q, p, n_samples=2),
+        x,
+        lambda: exact_elbo_gaussian(q, p, x),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+    )
 
 
 @settings(max_examples=20)
-@given(b=st.integers(1, 3), k=st.integers(1, 5), spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]),
-       seed=st.integers(0, 2**16), score=st.booleans())
+@given(
+    b=st.integers(1, 3),
+    k=st.integers(1, 5),
+    spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]),
+    seed=st.integers(0, 2**16),
+    score=st.booleans(),
+)
 def test_elbo_estimate_matches_the_float64_loop_reference(b, k, spread, seed, score):
     g = torch.Generator().manual_seed(seed)
     log_p = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
     log_q = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
     estimate = (lambda lp, lq: reinforce_estimate(lp, lq)) if score else elbo_estimate
-    assert_matches_reference(estimate, lambda lp, lq: elbo_reference(lp, lq, score_function=score),
-                             [log_p, log_q], rtol=1e-12, atol=1e-9, generator=g)
+    assert_matches_reference(
+        estimate,
+        lambda lp, lq: elbo_reference(lp, lq, score_function=score),
+        [log_p, log_q],
+        rtol=1e-12,
+        atol=1e-9,
+        generator=g,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sbn-score", "gaussian-pathwise", "gaussian-score"])
@@ -108,4 +133,5 @@ def test_score_function_elbo_is_reinforce_without_baselines_on_the_same_draws():
     loss_fn = Reinforce(q, p, n_samples=3)
     assert len(loss_fn.baselines) == 0
     assert_loss_matches_reference(
-        loss_fn, x, lambda m, x: elbo_reference(*m.draw(x, x, reparam=False)[1:], score_function=True), seed=5)
+        loss_fn, x, lambda m, x: elbo_reference(*m.draw(x, x, reparam=False)[1:], score_function=True), seed=5
+    )

@@ -1,5 +1,6 @@
 """Every error path of the Loss contract: wrong-shape model outputs (for every loss in LOSS_CASES),
 impossible configurations, non-finite log-weights, the rsample default, and bad x / target."""
+
 from __future__ import annotations
 
 import math
@@ -89,8 +90,11 @@ _FLAT = lambda t: t.reshape(-1)  # noqa: E731  [B*K]
 _FLOAT = lambda t: 0.5  # noqa: E731  not a tensor
 
 
-@pytest.mark.parametrize("mangle,what", [(_EXTRA_K, "shape"), (_UNSUMMED, "shape"), (_FLAT, "shape"),
-                                         (_FLOAT, "float")], ids=["extra-K", "unsummed", "flat", "float"])
+@pytest.mark.parametrize(
+    "mangle,what",
+    [(_EXTRA_K, "shape"), (_UNSUMMED, "shape"), (_FLAT, "shape"), (_FLOAT, "float")],
+    ids=["extra-K", "unsummed", "flat", "float"],
+)
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_wrong_inf_net_log_prob_raises_naming_module_method_and_shapes(case, mangle, what):
     q, p = _models(case)
@@ -159,8 +163,10 @@ def test_minus_inf_log_p_is_allowed():
     """An impossible latent (p(x, z) = 0) has weight 0; IWAE and VIMCO stay finite with K >= 2."""
     q, p, x = tiny_sbn(4, 2, batch=3)
     first_impossible = lambda t: torch.where(torch.arange(t.shape[1]) == 0, -math.inf, t)  # noqa: E731
-    for loss_fn in (IWAE(q, BrokenGenModel(p, first_impossible), n_samples=3),
-                    VIMCO(q, BrokenGenModel(p, first_impossible), n_samples=3)):
+    for loss_fn in (
+        IWAE(q, BrokenGenModel(p, first_impossible), n_samples=3),
+        VIMCO(q, BrokenGenModel(p, first_impossible), n_samples=3),
+    ):
         loss = loss_fn(x)
         loss.backward()
         assert torch.isfinite(loss)
@@ -278,9 +284,14 @@ class _AllOnes(InfNet):
         return torch.where(ones, self.scale * 0.0, torch.full_like(self.scale, -math.inf))
 
 
-@pytest.mark.parametrize("make", [lambda q, p, **kw: WakeSleep(q, p, n_samples=2, **kw),
-                                  lambda q, p, **kw: RWS(q, p, n_samples=2, wake_weight=0.5, **kw)],
-                         ids=["WakeSleep", "RWS-wake_weight"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda q, p, **kw: WakeSleep(q, p, n_samples=2, **kw),
+        lambda q, p, **kw: RWS(q, p, n_samples=2, wake_weight=0.5, **kw),
+    ],
+    ids=["WakeSleep", "RWS-wake_weight"],
+)
 def test_sleep_phase_non_finite_log_q_names_the_inference_network(make):
     """q's own draws score finitely, but dreams from the prior (each z_h = 0 with probability 1/2)
     get log q = -inf: the loss must say so (in the same check as the wake log-weights), and

@@ -5,6 +5,7 @@ float64 loop reference, its value, and the ordering ELBO <= IWAE_K <= IWAE_2K <=
 Statistical asserts: each has a family-wise failure rate of FAILURE_RATE (Bonferroni over the
 gradient coordinates) for an unbiased estimator; seeds are fixed (derandomized hypothesis).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -40,8 +41,15 @@ def test_iwae_score_function_gradient_is_unbiased_on_the_sbn(spec):
     torch.manual_seed(spec.seed)
     q, p, x = spec.build()
     k = spec.n_samples
-    assert_gradient_unbiased(IWAE(q, p, n_samples=k), x, lambda: exact_iwae(q, p, x, k),
-                             n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE, name=f"IWAE {spec}")
+    assert_gradient_unbiased(
+        IWAE(q, p, n_samples=k),
+        x,
+        lambda: exact_iwae(q, p, x, k),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        name=f"IWAE {spec}",
+    )
 
 
 @settings(max_examples=6)
@@ -52,20 +60,38 @@ def test_iwae_gradient_is_unbiased_on_the_linear_gaussian_model(spec):
     k = spec.n_samples
     loss_fn = IWAE(q, p, n_samples=k)
     assert q.has_rsample == (spec.kind == "gaussian")  # pathwise exactly when q has rsample
-    assert_gradient_unbiased(loss_fn, x, lambda: exact_iwae_gaussian(q, p, x, k), n_draws=N_DRAWS,
-                             replicas=REPLICAS, failure_rate=FAILURE_RATE, atol=QUADRATURE_TOL, name=f"IWAE {spec}")
+    assert_gradient_unbiased(
+        loss_fn,
+        x,
+        lambda: exact_iwae_gaussian(q, p, x, k),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        atol=QUADRATURE_TOL,
+        name=f"IWAE {spec}",
+    )
 
 
 @settings(max_examples=20)
-@given(b=st.integers(1, 3), k=st.integers(1, 5), spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]),
-       seed=st.integers(0, 2**16), score=st.booleans())
+@given(
+    b=st.integers(1, 3),
+    k=st.integers(1, 5),
+    spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]),
+    seed=st.integers(0, 2**16),
+    score=st.booleans(),
+)
 def test_iwae_estimate_matches_the_float64_loop_reference(b, k, spread, seed, score):
     g = torch.Generator().manual_seed(seed)
     log_p = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
     log_q = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
-    assert_matches_reference(lambda lp, lq: iwae_estimate(lp, lq, score_function=score),
-                             lambda lp, lq: iwae_reference(lp, lq, score_function=score),
-                             [log_p, log_q], rtol=1e-12, atol=1e-9, generator=g)
+    assert_matches_reference(
+        lambda lp, lq: iwae_estimate(lp, lq, score_function=score),
+        lambda lp, lq: iwae_reference(lp, lq, score_function=score),
+        [log_p, log_q],
+        rtol=1e-12,
+        atol=1e-9,
+        generator=g,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sbn-score", "gaussian-pathwise", "gaussian-score"])
@@ -77,8 +103,11 @@ def test_iwae_module_matches_reference_on_the_same_draw(kind):
         q, p, x = linear_gaussian(2, 2, batch=3, seed=1, rsample=kind == "gaussian-pathwise")
     score = kind != "gaussian-pathwise"
     assert_loss_matches_reference(
-        IWAE(q, p, n_samples=4), x,
-        lambda m, x: iwae_reference(*m.draw(x, x, reparam=not score)[1:], score_function=score), seed=3)
+        IWAE(q, p, n_samples=4),
+        x,
+        lambda m, x: iwae_reference(*m.draw(x, x, reparam=not score)[1:], score_function=score),
+        seed=3,
+    )
 
 
 @settings(max_examples=10)
@@ -94,8 +123,12 @@ def test_elbo_le_iwae_k_le_iwae_2k_le_log_marginal_on_the_sbn(spec):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_elbo_le_iwae_k_le_iwae_2k_le_log_marginal_on_the_linear_gaussian_model(seed):
     q, p, x = linear_gaussian(2, 1, batch=2, seed=seed)
-    chain = [exact_elbo_gaussian(q, p, x), exact_iwae_gaussian(q, p, x, 2), exact_iwae_gaussian(q, p, x, 4),
-             p.log_marginal(x)]
+    chain = [
+        exact_elbo_gaussian(q, p, x),
+        exact_iwae_gaussian(q, p, x, 2),
+        exact_iwae_gaussian(q, p, x, 4),
+        p.log_marginal(x),
+    ]
     for lo, hi in zip(chain, chain[1:]):
         assert (lo < hi - 1e-3).all()  # strict beyond the quadrature error (<= 1e-3 at K*H = 4)
 

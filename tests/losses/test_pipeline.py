@@ -146,8 +146,19 @@ def test_the_sleep_phase_is_stored_and_checked_with_the_wake_terms(case):
 
 # -- -inf log p ------------------------------------------------------------------------------------
 _ELBO_TYPE = {"ELBO", "Reinforce", "Reinforce+ma+loo+vn", "Reinforce+nvil", "WakeSleep", "STL"}
-_ELBO_TYPE |= {"Enumerate", "ARM", "DisARM", "ARMS", "GumbelSoftmax", "GumbelSoftmax-ST", "GumbelRao", "IndeCateR",
-               "REBAR", "RELAX", "CategoricalDisARM"}  # discrete estimators (issue 12); LocalDisARM is IWAE-type
+_ELBO_TYPE |= {
+    "Enumerate",
+    "ARM",
+    "DisARM",
+    "ARMS",
+    "GumbelSoftmax",
+    "GumbelSoftmax-ST",
+    "GumbelRao",
+    "IndeCateR",
+    "REBAR",
+    "RELAX",
+    "CategoricalDisARM",
+}  # discrete estimators (issue 12); LocalDisARM is IWAE-type
 _ELBO_TYPE |= {"VRScore-1", "TVO", "NVIL-layers"}  # alpha = 1; TVO's beta = 0 segment; NVIL's ELBO
 
 

@@ -1,4 +1,5 @@
 """Reinforce: float64 loop reference, unbiasedness of every baseline and their composition, contract details."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,16 +32,22 @@ def test_reinforce_estimate_matches_loop_reference():
         for scale in (1.0, 2.5):
             assert_matches_reference(
                 lambda lp, lq: reinforce_estimate(lp, lq, baseline, scale=torch.tensor(scale, dtype=torch.float64)),  # noqa: B023 (called at once)
-                lambda lp, lq: reinforce_reference(lp, lq, baseline, scale), [log_p, log_q], generator=g)  # noqa: B023 (called at once)
+                lambda lp, lq: reinforce_reference(lp, lq, baseline, scale),
+                [log_p, log_q],
+                generator=g,
+            )  # noqa: B023 (called at once)
 
 
 def test_no_baseline_is_the_score_function_elbo():
     """With no baseline, Reinforce is the score-function ELBO: the same value and gradient as the
     ELBO's score-function loop reference on the same draws (test_elbo.py checks its unbiasedness)."""
     q, p, x = tiny_sbn(batch=3, seed=4)
-    assert_loss_matches_reference(Reinforce(q, p, n_samples=3), x,
-                                  lambda m, x: elbo_reference(*m.draw(x, x, reparam=False)[1:], score_function=True),
-                                  seed=11)
+    assert_loss_matches_reference(
+        Reinforce(q, p, n_samples=3),
+        x,
+        lambda m, x: elbo_reference(*m.draw(x, x, reparam=False)[1:], score_function=True),
+        seed=11,
+    )
 
 
 def _baselines(config: str, data_dim: int, k: int):

@@ -1,5 +1,6 @@
 """RWS: loop reference, unbiasedness of wake-theta / wake-phi / sleep-phi / their mixture and of the
 DReG wake-phi, and the bias of wake-phi shrinking with K toward -grad KL(p(z|x) || q(z|x))."""
+
 from __future__ import annotations
 
 import pytest
@@ -42,8 +43,12 @@ def test_rws_estimate_matches_loop_reference(wake_weight, dreg):
         else:  # (log_p, log_q, sleep_log_q)
             ins = [rnd(3, k), rnd(3, k), rnd(5)]
             estimate, reference = rws_estimate, rws_reference
-        assert_matches_reference(lambda *a: estimate(*a, wake_weight=wake_weight),  # noqa: B023 (called at once)
-                                 lambda *a: reference(*a, wake_weight=wake_weight), ins, generator=g)  # noqa: B023 (called at once)
+        assert_matches_reference(
+            lambda *a: estimate(*a, wake_weight=wake_weight),  # noqa: B023 (called at once)
+            lambda *a: reference(*a, wake_weight=wake_weight),
+            ins,
+            generator=g,
+        )  # noqa: B023 (called at once)
 
 
 @settings(max_examples=3)
@@ -56,7 +61,8 @@ def test_wake_theta_wake_phi_sleep_phi_mixture_unbiased(spec):
     k = spec.n_samples
     phi, theta = list(q.parameters()), list(p.parameters())
     exact_phi = exact_gradients(
-        lambda: -(0.3 * exact_rws_wake_phi(q, p, x, k).mean() + 0.7 * exact_sleep_objective(q, p, spec.data_dim)), phi)
+        lambda: -(0.3 * exact_rws_wake_phi(q, p, x, k).mean() + 0.7 * exact_sleep_objective(q, p, spec.data_dim)), phi
+    )
     exact_theta = exact_gradients(lambda: -exact_iwae(q, p, x, k).mean(), theta)
     loss_fn = RWS(q, p, n_samples=k, wake_weight=0.3)
     samples = gradient_samples(loss_fn, x, phi + theta, 300, replicas=20)
@@ -89,8 +95,9 @@ def test_dreg_wake_phi_unbiased_on_linear_gaussian():
     theta's matches -grad_theta IWAE_2 (quadrature). z-test, family-wise failure rate 1e-3."""
     q, p, x = linear_gaussian(latent_dim=1, seed=1)
     phi, theta = list(q.parameters()), list(p.parameters())
-    exact = (exact_gradients(lambda: -exact_rws_wake_phi_gaussian(q, p, x, 2).mean(), phi)
-             + exact_gradients(lambda: -exact_iwae_gaussian(q, p, x, 2).mean(), theta))
+    exact = exact_gradients(lambda: -exact_rws_wake_phi_gaussian(q, p, x, 2).mean(), phi) + exact_gradients(
+        lambda: -exact_iwae_gaussian(q, p, x, 2).mean(), theta
+    )
     samples = gradient_samples(RWSDReG(q, p, n_samples=2), x, phi + theta, 300, replicas=20)
     assert_unbiased(samples, exact, failure_rate=1e-3, name="RWS-DReG")
 

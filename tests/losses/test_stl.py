@@ -1,5 +1,6 @@
 """STL: loop reference, unbiasedness for the ELBO, zero variance at the posterior, the once-only
 check of log_prob_detached. (STL's IWAE variant, biased in phi and superseded by DReG, was removed.)"""
+
 from __future__ import annotations
 
 import pytest

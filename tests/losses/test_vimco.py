@@ -5,6 +5,7 @@ reference, O(B*K) memory, impossible samples, and its value.
 Statistical asserts: each has a family-wise failure rate of FAILURE_RATE (Bonferroni over the
 gradient coordinates) for an unbiased estimator; seeds are fixed (derandomized hypothesis).
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,15 @@ def test_vimco_gradient_is_unbiased_on_the_sbn(spec):
     torch.manual_seed(spec.seed)
     q, p, x = spec.build()
     k = spec.n_samples
-    assert_gradient_unbiased(VIMCO(q, p, n_samples=k), x, lambda: exact_iwae(q, p, x, k),
-                             n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE, name=f"VIMCO {spec}")
+    assert_gradient_unbiased(
+        VIMCO(q, p, n_samples=k),
+        x,
+        lambda: exact_iwae(q, p, x, k),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        name=f"VIMCO {spec}",
+    )
 
 
 @settings(max_examples=4)
@@ -49,14 +57,22 @@ def test_vimco_gradient_is_unbiased_on_the_linear_gaussian_model(spec):
     torch.manual_seed(spec.seed)
     q, p, x = spec.build()
     k = spec.n_samples
-    assert_gradient_unbiased(VIMCO(q, p, n_samples=k), x, lambda: exact_iwae_gaussian(q, p, x, k),
-                             n_draws=N_DRAWS, replicas=REPLICAS, failure_rate=FAILURE_RATE, atol=QUADRATURE_TOL,
-                             name=f"VIMCO {spec}")
+    assert_gradient_unbiased(
+        VIMCO(q, p, n_samples=k),
+        x,
+        lambda: exact_iwae_gaussian(q, p, x, k),
+        n_draws=N_DRAWS,
+        replicas=REPLICAS,
+        failure_rate=FAILURE_RATE,
+        atol=QUADRATURE_TOL,
+        name=f"VIMCO {spec}",
+    )
 
 
 @settings(max_examples=25)
-@given(b=st.integers(1, 3), k=st.integers(2, 6), spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]),
-       seed=st.integers(0, 2**16))
+@given(
+    b=st.integers(1, 3), k=st.integers(2, 6), spread=st.sampled_from([0.1, 1.0, 30.0, 1e3]), seed=st.integers(0, 2**16)
+)
 def test_vimco_estimate_matches_the_float64_loop_reference(b, k, spread, seed):
     g = torch.Generator().manual_seed(seed)
     log_p = (spread * torch.randn(b, k, generator=g, dtype=torch.float64)).requires_grad_()
@@ -111,8 +127,9 @@ def test_vimco_baseline_memory_is_linear_in_k():
 
 def test_vimco_module_matches_reference_on_the_same_draw():
     q, p, x = tiny_sbn(3, 2, batch=3, seed=1)
-    assert_loss_matches_reference(VIMCO(q, p, n_samples=4), x,
-                                  lambda m, x: vimco_reference(*m.draw(x, x, reparam=False)[1:]), seed=3)
+    assert_loss_matches_reference(
+        VIMCO(q, p, n_samples=4), x, lambda m, x: vimco_reference(*m.draw(x, x, reparam=False)[1:]), seed=3
+    )
 
 
 def test_vimco_loss_value_is_unbiased_for_minus_the_iwae_bound():
@@ -127,8 +144,9 @@ def test_vimco_loss_value_is_unbiased_for_minus_the_iwae_bound():
 def test_vimco_rejects_fewer_than_two_samples(k):
     q, p, _ = tiny_sbn()
     wrong_type = not isinstance(k, int) or isinstance(k, bool)
-    with pytest.raises(TypeError if wrong_type else ValueError,
-                       match="n_samples must be an int" + ("" if wrong_type else " >= 2")):
+    with pytest.raises(
+        TypeError if wrong_type else ValueError, match="n_samples must be an int" + ("" if wrong_type else " >= 2")
+    ):
         VIMCO(q, p, n_samples=k)
     with pytest.raises(ValueError, match="K >= 2"):
         vimco_estimate(torch.zeros(2, 1), torch.zeros(2, 1))

@@ -1,4 +1,5 @@
 """WakeSleep: loop reference, wake-theta and sleep-phi unbiased against exact enumeration, validation."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,8 +37,9 @@ def test_wake_theta_and_sleep_phi_are_unbiased(spec):
     E_{p(x,z)}[log q(z|x)] (enumeration over x and z). z-test, family-wise failure rate 1e-3."""
     q, p, x = spec.build()
     phi, theta = list(q.parameters()), list(p.parameters())
-    exact = (exact_gradients(lambda: -exact_sleep_objective(q, p, spec.data_dim), phi)
-             + exact_gradients(lambda: -exact_elbo(q, p, x).mean(), theta))
+    exact = exact_gradients(lambda: -exact_sleep_objective(q, p, spec.data_dim), phi) + exact_gradients(
+        lambda: -exact_elbo(q, p, x).mean(), theta
+    )
     samples = gradient_samples(WakeSleep(q, p, n_samples=spec.n_samples), x, phi + theta, 300, replicas=20)
     assert_unbiased(samples, exact, failure_rate=1e-3, name="WakeSleep")
 

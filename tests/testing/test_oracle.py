@@ -1,6 +1,7 @@
 """The test kit checked against independent computations: brute-force loops over latent states,
 hand-derived sigmoid-belief-net probabilities, quadrature, Monte Carlo with standard errors, and
 a power check (assert_unbiased must reject a biased estimator)."""
+
 import itertools
 import math
 import subprocess
@@ -238,11 +239,14 @@ def test_assert_unbiased_has_power_against_a_biased_estimator():
     q, p, x = tiny_sbn(seed=0)
     params = list(q.parameters()) + list(p.parameters())
     samples = gradient_samples(IWAE(q, p, n_samples=2), x, params, 800, replicas=4)
-    assert_unbiased(samples, exact_gradients(lambda: -exact_iwae(q, p, x, 2).mean(), params),
-                    failure_rate=FAILURE_RATE)
+    assert_unbiased(samples, exact_gradients(lambda: -exact_iwae(q, p, x, 2).mean(), params), failure_rate=FAILURE_RATE)
     with pytest.raises(AssertionError, match="looks biased") as err:
-        assert_unbiased(samples, exact_gradients(lambda: -exact_elbo(q, p, x).mean(), params),
-                        failure_rate=FAILURE_RATE, name="IWAE_2 vs ELBO")
+        assert_unbiased(
+            samples,
+            exact_gradients(lambda: -exact_elbo(q, p, x).mean(), params),
+            failure_rate=FAILURE_RATE,
+            name="IWAE_2 vs ELBO",
+        )
     assert "IWAE_2 vs ELBO" in str(err.value) and "exact=" in str(err.value) and "se=" in str(err.value)
 
 
@@ -325,8 +329,11 @@ def test_loop_references_against_hand_derived_gradients():
         # K = 2: L_{-1} = log((w_2 + w_2) / 2) = log w_2, so the signal of sample 1 is L - log w_2.
         "vimco": (bound, -wt + bound - lw.flip(0)),
     }
-    refs = {"elbo": lambda a, b: elbo_reference(a, b, score_function=True),
-            "iwae": lambda a, b: iwae_reference(a, b, score_function=True), "vimco": vimco_reference}
+    refs = {
+        "elbo": lambda a, b: elbo_reference(a, b, score_function=True),
+        "iwae": lambda a, b: iwae_reference(a, b, score_function=True),
+        "vimco": vimco_reference,
+    }
     for name, fn in refs.items():
         lp, lq = lp0.clone().requires_grad_(), lq0.clone().requires_grad_()
         out = fn(lp, lq)

@@ -1,4 +1,5 @@
 """Control variates (baselines) for score-function gradient estimators; see :class:`Baseline`."""
+
 from vaekit.baselines.base import Baseline, CentredSignal, apply_baselines, update_baselines
 from vaekit.baselines.input_dependent import InputDependentBaseline
 from vaekit.baselines.leave_one_out import LeaveOneOut

@@ -1,4 +1,5 @@
 """A learned, input-dependent baseline: NVIL's C_psi(x) (Mnih & Gregor 2014)."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -1,4 +1,5 @@
 """The leave-one-out baseline across the K samples (Kool et al. 2019)."""
+
 from __future__ import annotations
 
 from torch import Tensor

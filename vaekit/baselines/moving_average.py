@@ -1,4 +1,5 @@
 """An exponential moving average of the learning signal: the simplest baseline (NVIL's constant C)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """NVIL's full set of control variates, composed from the baseline building blocks."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,4 +1,5 @@
 """NVIL's variance normalisation: divide the centred learning signal by a running standard deviation."""
+
 from __future__ import annotations
 
 import torch

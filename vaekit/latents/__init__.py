@@ -27,6 +27,14 @@ from vaekit.latents.iob import (
     intrinsic_dimension,
     ordered_loss,
 )
+from vaekit.latents.layered import (
+    LayeredBernoulliEncoder,
+    LayeredGaussianDecoder,
+    LayeredGaussianEncoder,
+    LayeredSigmoidBeliefNet,
+    check_layers,
+    split_layers,
+)
 from vaekit.latents.noise import conditional_gumbel, conditional_logistic, gumbel_noise, logistic_noise, uniform_noise
 from vaekit.latents.nvib import (
     NVIB,
@@ -39,21 +47,49 @@ from vaekit.latents.nvib import (
 )
 from vaekit.latents.sbn import BernoulliEncoder, SigmoidBeliefNet
 from vaekit.latents.vib import VIBDecoder, VIBEncoder, categorical_likelihood
-from vaekit.latents.layered import (
-    LayeredBernoulliEncoder,
-    LayeredGaussianDecoder,
-    LayeredGaussianEncoder,
-    LayeredSigmoidBeliefNet,
-    check_layers,
-    split_layers,
-)
 
-__all__ = ["BernoulliEncoder", "SigmoidBeliefNet", "GaussianEncoder", "BernoulliDecoder",
-           "VIBEncoder", "VIBDecoder", "IOBLayer", "OrderedInfNet", "ordered_loss", "intrinsic_dimension",
-           "NVIB", "NVIBLatent", "NVIBInfNet", "DenoisingAttention", "kl_gaussian", "kl_dirichlet", "nvib_log_prob",
-           "UniformWidths", "GeometricWidths", "PoissonWidths", "categorical_likelihood"]
-__all__ += ["CategoricalEncoder", "CategoricalDecoder", "ExponentialAnnealing", "discrete_logits", "is_one_hot",
-            "relaxed_bernoulli", "relaxed_one_hot", "uniform_noise", "gumbel_noise", "logistic_noise",
-            "conditional_gumbel", "conditional_logistic"]
-__all__ += ["LayeredBernoulliEncoder", "LayeredSigmoidBeliefNet", "LayeredGaussianEncoder", "LayeredGaussianDecoder",
-            "split_layers", "check_layers"]
+__all__ = [
+    "BernoulliEncoder",
+    "SigmoidBeliefNet",
+    "GaussianEncoder",
+    "BernoulliDecoder",
+    "VIBEncoder",
+    "VIBDecoder",
+    "IOBLayer",
+    "OrderedInfNet",
+    "ordered_loss",
+    "intrinsic_dimension",
+    "NVIB",
+    "NVIBLatent",
+    "NVIBInfNet",
+    "DenoisingAttention",
+    "kl_gaussian",
+    "kl_dirichlet",
+    "nvib_log_prob",
+    "UniformWidths",
+    "GeometricWidths",
+    "PoissonWidths",
+    "categorical_likelihood",
+]
+__all__ += [
+    "CategoricalEncoder",
+    "CategoricalDecoder",
+    "ExponentialAnnealing",
+    "discrete_logits",
+    "is_one_hot",
+    "relaxed_bernoulli",
+    "relaxed_one_hot",
+    "uniform_noise",
+    "gumbel_noise",
+    "logistic_noise",
+    "conditional_gumbel",
+    "conditional_logistic",
+]
+__all__ += [
+    "LayeredBernoulliEncoder",
+    "LayeredSigmoidBeliefNet",
+    "LayeredGaussianEncoder",
+    "LayeredGaussianDecoder",
+    "split_layers",
+    "check_layers",
+]

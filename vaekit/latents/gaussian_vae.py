@@ -5,6 +5,7 @@ contiguous ``[B, K, H]`` draws ``mu + sigma * eps``, closed-form Normal log-dens
 Bernoulli likelihood as one binary cross-entropy); ``validate_args=True`` switches to the
 ``torch.distributions`` path with every argument and support check on.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 def _normal_log_prob(z: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
     """sum over the last dim of log N(z; loc, scale^2), the formula of torch.distributions.Normal."""
     return (-0.5 * ((z - loc) / scale).square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder"]
 
@@ -51,8 +53,16 @@ class GaussianEncoder(DistributionInfNet):
         ((3, 5, 2), True)
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: int | Sequence[int] | None = None, *, rsample: bool = True,
-                 validate_args: bool = False, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        rsample: bool = True,
+        validate_args: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         _check_generator(generator, validate_args, type(self).__name__)
         self.net = mlp(data_dim, 2 * latent_dim, hidden)
@@ -92,8 +102,9 @@ class GaussianEncoder(DistributionInfNet):
 
     def _draw(self, n_samples: int) -> Tensor:
         loc, scale = self._params()  # [B, H]
-        eps = torch.randn((loc.shape[0], n_samples, loc.shape[1]), generator=self.generator, dtype=loc.dtype,
-                          device=loc.device)  # [B, K, H], contiguous
+        eps = torch.randn(
+            (loc.shape[0], n_samples, loc.shape[1]), generator=self.generator, dtype=loc.dtype, device=loc.device
+        )  # [B, K, H], contiguous
         return loc.unsqueeze(1) + scale.unsqueeze(1) * eps  # [B, K, H]
 
     def sample(self, n_samples: int) -> Tensor:
@@ -145,8 +156,15 @@ class BernoulliDecoder(DistributionGenModel):
     prior_loc: Tensor
     prior_scale: Tensor
 
-    def __init__(self, latent_dim: int, data_dim: int, hidden: int | Sequence[int] | None = None, *,
-                 validate_args: bool = False, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        latent_dim: int,
+        data_dim: int,
+        hidden: int | Sequence[int] | None = None,
+        *,
+        validate_args: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         _check_generator(generator, validate_args, type(self).__name__)
         self.net = mlp(latent_dim, data_dim, hidden)
@@ -179,8 +197,10 @@ class BernoulliDecoder(DistributionGenModel):
         if self.validate_args:
             return super().log_prob(x, z)
         if x.shape[1:] != (self.data_dim,) or z.dim() != 3 or x.shape[0] != z.shape[0]:
-            raise ValueError(f"{type(self).__name__}.log_prob: expected x [B, {self.data_dim}] and z [B, K, H]; got "
-                             f"x {tuple(x.shape)}, z {tuple(z.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}.log_prob: expected x [B, {self.data_dim}] and z [B, K, H]; got "
+                f"x {tuple(x.shape)}, z {tuple(z.shape)}"
+            )
         self._support(x)
         lean = self._lean
         logits = lean[1] if lean is not None and lean[0] is z else self.net(z)  # [B, K, D]
@@ -197,8 +217,9 @@ class BernoulliDecoder(DistributionGenModel):
             return super().sample(n)
         with torch.no_grad():
             loc = self.prior_loc.expand(n, -1)
-            z = loc + self.prior_scale * torch.randn(loc.shape, generator=self.generator, dtype=loc.dtype,
-                                                     device=loc.device)  # [n, H]
+            z = loc + self.prior_scale * torch.randn(
+                loc.shape, generator=self.generator, dtype=loc.dtype, device=loc.device
+            )  # [n, H]
             x = bernoulli_sample(self.net(z), generator=self.generator)  # [n, D]
         return x, z
 
@@ -207,5 +228,7 @@ def _check_generator(generator: object, validate_args: bool, owner: str) -> None
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"{owner}: generator must be a torch.Generator or None; got {type(generator).__name__}")
     if generator is not None and validate_args:
-        raise ValueError(f"{owner}: an explicit generator is used by the lean path only; pass validate_args=False "
-                         "(torch.distributions samplers draw from torch's global generator)")
+        raise ValueError(
+            f"{owner}: an explicit generator is used by the lean path only; pass validate_args=False "
+            "(torch.distributions samplers draw from torch's global generator)"
+        )

@@ -1,12 +1,15 @@
 """A small MLP builder shared by the example latent models."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
 
-def mlp(n_in: int, n_out: int, hidden: int | Sequence[int] | None = None, activation: type[nn.Module] = nn.Tanh) -> nn.Module:
+def mlp(
+    n_in: int, n_out: int, hidden: int | Sequence[int] | None = None, activation: type[nn.Module] = nn.Tanh
+) -> nn.Module:
     """``Linear`` if ``hidden`` is None, else Linear-activation blocks then a Linear to ``n_out``."""
     for name, v in (("n_in", n_in), ("n_out", n_out)):
         if not isinstance(v, int) or v < 1:

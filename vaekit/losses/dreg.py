@@ -1,4 +1,5 @@
 """DReG: doubly reparameterised IWAE gradients (Tucker et al. 2018)."""
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -74,8 +75,15 @@ class DReG(Loss):
         >>> loss_fn(torch.bernoulli(torch.full((4, 6), 0.5))).backward()
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True,
-                 sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 5,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         self.require_rsample("DReG")
 

@@ -1,4 +1,5 @@
 """IWAE: the K-sample importance-weighted bound (Burda et al. 2015)."""
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -64,8 +65,16 @@ class IWAE(Loss):
         >>> loss_fn(torch.bernoulli(torch.full((4, 6), 0.5))).backward()
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5,
-                 pathwise: bool | None = None, check_finite: bool = True, sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 5,
+        pathwise: bool | None = None,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if pathwise:
             self.require_rsample("IWAE(pathwise=True)")

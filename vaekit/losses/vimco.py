@@ -1,4 +1,5 @@
 """VIMCO: multi-sample score-function gradients with leave-one-out baselines (Mnih & Rezende 2016)."""
+
 from __future__ import annotations
 
 import math
@@ -80,8 +81,15 @@ class VIMCO(Loss):
 
     min_samples = 2
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 5, check_finite: bool = True,
-                 sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 5,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:

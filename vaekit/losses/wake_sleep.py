@@ -1,4 +1,5 @@
 """Wake-sleep (Hinton et al. 1995): wake-theta on latents from q, sleep-phi on dreams from p."""
+
 from __future__ import annotations
 
 import torch
@@ -73,8 +74,16 @@ class WakeSleep(Loss):
         >>> loss_fn(torch.bernoulli(torch.full((4, 6), 0.5))).backward()
     """
 
-    def __init__(self, inf_net: InfNet, gen_model: GenModel, *, n_samples: int = 1, n_sleep: int | None = None,
-                 check_finite: bool = True, sync_every: int | None = None):
+    def __init__(
+        self,
+        inf_net: InfNet,
+        gen_model: GenModel,
+        *,
+        n_samples: int = 1,
+        n_sleep: int | None = None,
+        check_finite: bool = True,
+        sync_every: int | None = None,
+    ):
         super().__init__(inf_net, gen_model, n_samples=n_samples, check_finite=check_finite, sync_every=sync_every)
         if n_sleep is not None and (isinstance(n_sleep, bool) or not isinstance(n_sleep, int) or n_sleep < 1):
             raise ValueError(f"WakeSleep: n_sleep must be None or an int >= 1; got {n_sleep!r}")

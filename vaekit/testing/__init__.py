@@ -27,6 +27,7 @@ Example:
     >>> assert_unbiased(samples, exact, failure_rate=1e-3).n_coords
     19
 """
+
 from vaekit.testing.oracle import (
     enumerate_binary,
     exact_elbo,
@@ -36,9 +37,14 @@ from vaekit.testing.oracle import (
     exact_iwae_gaussian,
     exact_log_marginal,
     exact_posterior_fit,
+    exact_renyi_bound,
     exact_rws_wake_phi,
     exact_rws_wake_phi_gaussian,
     exact_sleep_objective,
+    exact_tvo,
+    exact_tvo_estimator_mean,
+    exact_vr,
+    exact_vr_gaussian,
     gauss_hermite,
 )
 from vaekit.testing.references import (
@@ -55,12 +61,15 @@ from vaekit.testing.references import (
     iwae_reference,
     local_disarm_reference,
     loo_baseline_reference,
+    nvil_reference,
     rebar_reference,
     reinforce_reference,
     rws_dreg_reference,
     rws_reference,
     stl_reference,
+    tvo_reference,
     vimco_reference,
+    vr_reference,
     wake_sleep_reference,
 )
 from vaekit.testing.stats import (
@@ -71,17 +80,14 @@ from vaekit.testing.stats import (
     flat,
     gradient_samples,
 )
-from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_categorical, tiny_sbn
-from vaekit.testing.toys import LinearGaussianModel, TinyModel, linear_gaussian, tiny_sbn
-from vaekit.testing.references import nvil_reference, tvo_reference, vr_reference
-from vaekit.testing.oracle import (
-    exact_renyi_bound,
-    exact_tvo,
-    exact_tvo_estimator_mean,
-    exact_vr,
-    exact_vr_gaussian,
+from vaekit.testing.toys import (
+    LinearGaussianModel,
+    TinyModel,
+    linear_gaussian,
+    tiny_categorical,
+    tiny_layered_sbn,
+    tiny_sbn,
 )
-from vaekit.testing.toys import tiny_layered_sbn
 
 __all__ = [
     "tiny_sbn",

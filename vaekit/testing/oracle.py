@@ -11,6 +11,7 @@ The exact targets of the other updates live here too: the sleep-phi objective, t
 posterior-fitting direction -grad KL(p(z|x) || q(z|x)) and RWS's wake-phi expectation at finite K
 (by enumeration or Gauss-Hermite quadrature). This is the one oracle of the test kit.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,9 +64,7 @@ def _latent_shape(gen_model: GenModel, latent_shape: Sequence[int] | None) -> tu
         return tuple(latent_shape)
     prior_fn = getattr(gen_model, "prior", None)
     if prior_fn is None:
-        raise ValueError(
-            f"{type(gen_model).__name__} has no prior(); pass latent_shape= to enumerate its latents"
-        )
+        raise ValueError(f"{type(gen_model).__name__} has no prior(); pass latent_shape= to enumerate its latents")
     prior = prior_fn()
     return tuple(prior.batch_shape + prior.event_shape)
 
@@ -101,16 +100,16 @@ def exact_log_marginal(gen_model: GenModel, x: Tensor, *, latent_shape: Sequence
     return torch.logsumexp(_log_joint(gen_model, x, z), dim=-1)  # [B]
 
 
-def _enumerated_log_weights(inf_net: InfNet, gen_model: GenModel, x: Tensor,
-                            latent_shape: Sequence[int] | None) -> tuple[Tensor, Tensor]:
+def _enumerated_log_weights(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, latent_shape: Sequence[int] | None
+) -> tuple[Tensor, Tensor]:
     z = _all_states(gen_model, x, latent_shape)  # [B, M, *z_shape]
     log_q = inf_net(x).log_prob(z)  # [B, M]
     log_p = _log_joint(gen_model, x, z)  # [B, M]
     return log_p, log_q
 
 
-def exact_elbo(inf_net: InfNet, gen_model: GenModel, x: Tensor, *,
-               latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_elbo(inf_net: InfNet, gen_model: GenModel, x: Tensor, *, latent_shape: Sequence[int] | None = None) -> Tensor:
     """Exact ``ELBO(x) = sum_z q(z|x) [log p(x, z) - log q(z|x)]`` over all binary z, differentiable.
 
     Shapes:
@@ -133,8 +132,9 @@ def _tuples(m: int, k: int, device: torch.device) -> Tensor:
     return torch.stack([g.reshape(-1) for g in grids], dim=-1)  # [m**k, k]
 
 
-def exact_iwae(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *,
-               latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_iwae(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *, latent_shape: Sequence[int] | None = None
+) -> Tensor:
     """Exact ``IWAE_K(x) = E_{z_1..K ~ q} log (1/K) sum_k w_k`` by enumerating all K-tuples, differentiable.
 
     ``sum over (z_1..z_K) of prod_k q(z_k|x) * logmeanexp_k(log w_k)``: ``2**(H*K)`` tuples,
@@ -205,8 +205,9 @@ def exact_elbo_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor) -> Tens
     return prior + lik + entropy
 
 
-def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64,
-                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def gauss_hermite(
+    n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
     """Nodes and weights of the n-point Gauss-Hermite rule for the standard normal N(0, 1).
 
     ``sum_i w_i f(t_i)`` approximates ``E f(eps)``, exactly for polynomials of degree < 2n. Nodes
@@ -234,8 +235,9 @@ def gauss_hermite(n: int, *, dtype: torch.dtype = torch.float64,
 _DEFAULT_NODES = {1: 64, 2: 48, 3: 32, 4: 20}
 
 
-def exact_iwae_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *,
-                        n_nodes: int | None = None) -> Tensor:
+def exact_iwae_gaussian(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *, n_nodes: int | None = None
+) -> Tensor:
     """IWAE_K of a diagonal-Normal q by Gauss-Hermite quadrature over the reparameterisation, differentiable.
 
     IWAE_K(x) = E_{eps_1..K ~ N(0, I)} logmeanexp_k [log p(x, m + s eps_k) - log q(m + s eps_k|x)]
@@ -364,8 +366,9 @@ def exact_rws_wake_phi(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_sample
     return (coef * log_q).sum(dim=-1)  # [B]
 
 
-def exact_rws_wake_phi_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *,
-                                n_nodes: int = 40) -> Tensor:
+def exact_rws_wake_phi_gaussian(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, *, n_nodes: int = 40
+) -> Tensor:
     """The Gaussian counterpart of :func:`exact_rws_wake_phi`, by Gauss-Hermite quadrature over eps.
 
     q must store ``loc`` and ``scale`` (diagonal Normal); z_k = loc + scale * eps_k at the nodes,
@@ -412,8 +415,15 @@ def _power_mean(log_w: Tensor, alpha: float) -> Tensor:
     return (torch.logsumexp(t * log_w, dim=-1) - math.log(log_w.shape[-1])) / t
 
 
-def exact_vr(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, alpha: float, *,
-             latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_vr(
+    inf_net: InfNet,
+    gen_model: GenModel,
+    x: Tensor,
+    n_samples: int,
+    alpha: float,
+    *,
+    latent_shape: Sequence[int] | None = None,
+) -> Tensor:
     """Exact ``VR_alpha,K(x) = E_{z_1..K ~ q} (1/(1-alpha)) log (1/K) sum_k w_k^(1-alpha)`` by enumerating K-tuples.
 
     alpha = 0 is :func:`exact_iwae`; alpha = 1 the ELBO (the limit). Differentiable. Layered models
@@ -439,8 +449,9 @@ def exact_vr(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, al
     return (log_q[:, idx].sum(dim=-1).exp() * _power_mean(log_w, alpha)).sum(dim=-1)  # [B]
 
 
-def exact_renyi_bound(inf_net: InfNet, gen_model: GenModel, x: Tensor, alpha: float, *,
-                      latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_renyi_bound(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, alpha: float, *, latent_shape: Sequence[int] | None = None
+) -> Tensor:
     """Exact Rényi bound ``L_alpha(x) = (1/(1-alpha)) log sum_z q(z|x)^alpha p(x, z)^(1-alpha)`` (K -> inf).
 
     Non-increasing in alpha; L_0 = log p(x), L_1 = ELBO (the limit), L_alpha >= log p(x) for alpha < 0.
@@ -461,8 +472,9 @@ def exact_renyi_bound(inf_net: InfNet, gen_model: GenModel, x: Tensor, alpha: fl
     return torch.logsumexp(log_q + t * (log_p - log_q), dim=-1) / t  # [B]
 
 
-def exact_vr_gaussian(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, alpha: float, *,
-                      n_nodes: int | None = None) -> Tensor:
+def exact_vr_gaussian(
+    inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int, alpha: float, *, n_nodes: int | None = None
+) -> Tensor:
     """VR_alpha,K of a diagonal-Normal q by Gauss-Hermite quadrature over the reparameterisation (as
     :func:`exact_iwae_gaussian`, whose accuracy notes apply), differentiable.
 
@@ -499,8 +511,14 @@ def _tvo_widths(partition: Sequence[float] | Tensor) -> list[tuple[float, float]
     return [(betas[n], betas[n + 1] - betas[n]) for n in range(len(betas) - 1)]
 
 
-def exact_tvo(inf_net: InfNet, gen_model: GenModel, x: Tensor, partition: Sequence[float] | Tensor, *,
-              latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_tvo(
+    inf_net: InfNet,
+    gen_model: GenModel,
+    x: Tensor,
+    partition: Sequence[float] | Tensor,
+    *,
+    latent_shape: Sequence[int] | None = None,
+) -> Tensor:
     """Exact TVO ``sum_n (beta_{n+1} - beta_n) E_{pi_beta_n}[log w]``, pi_beta(z) proportional to q(z|x) w(z)^beta,
     each expectation by enumeration (no importance-sampling error), differentiable.
 
@@ -524,9 +542,15 @@ def exact_tvo(inf_net: InfNet, gen_model: GenModel, x: Tensor, partition: Sequen
     return total
 
 
-def exact_tvo_estimator_mean(inf_net: InfNet, gen_model: GenModel, x: Tensor, n_samples: int,
-                             partition: Sequence[float] | Tensor, *,
-                             latent_shape: Sequence[int] | None = None) -> Tensor:
+def exact_tvo_estimator_mean(
+    inf_net: InfNet,
+    gen_model: GenModel,
+    x: Tensor,
+    n_samples: int,
+    partition: Sequence[float] | Tensor,
+    *,
+    latent_shape: Sequence[int] | None = None,
+) -> Tensor:
     """The exact expectation, over all K-tuples z_1..K ~ q, of the K-sample TVO estimate: value AND gradient.
 
     The value is E[sum_n d_n sum_k pi_nk log w_k] and the autograd gradient is E[the covariance

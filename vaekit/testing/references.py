@@ -711,6 +711,8 @@ def rebar_reference(
         value = f[r].to(torch.float64)
         out.append(_with_logit_gradient(value, logits, r, g_rows[r].detach().tolist()) - (fit - fit.detach()))
     return torch.stack(out)
+
+
 # -- Rényi (VR) and thermodynamic (TVO) objectives ------------------------------------------------
 __all__ += ["vr_reference", "tvo_reference"]
 

@@ -4,6 +4,7 @@
 mean against an exact gradient, coordinate by coordinate, Bonferroni-corrected over coordinates;
 ``assert_less_equal_stat`` tests an ordering of two estimated (or exact) quantities.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,15 @@ def flat(tensors: Sequence[Tensor] | Tensor) -> Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
-def gradient_samples(loss_fn: Callable[..., Tensor], x: Tensor, params: Sequence[Tensor], n_draws: int, *,
-                     target: Tensor | None = None, replicas: int = 1) -> Tensor:
+def gradient_samples(
+    loss_fn: Callable[..., Tensor],
+    x: Tensor,
+    params: Sequence[Tensor],
+    n_draws: int,
+    *,
+    target: Tensor | None = None,
+    replicas: int = 1,
+) -> Tensor:
     """iid draws of a stochastic gradient: row i is the flattened gradient of one loss evaluation.
 
     Row i = flat(grad_params loss_fn(x_rep, target_rep)) where ``x_rep`` is ``x`` repeated
@@ -119,8 +127,16 @@ def _table(rows: list[tuple[int, float, float, float, float]], header: str, labe
     return "\n".join(lines)
 
 
-def assert_unbiased(samples: Tensor, exact: Tensor | Sequence[Tensor], *, failure_rate: float = 1e-3,
-                    atol: float = 1e-10, rtol: float = 1e-7, name: str = "", show: int = 5) -> StatSummary:
+def assert_unbiased(
+    samples: Tensor,
+    exact: Tensor | Sequence[Tensor],
+    *,
+    failure_rate: float = 1e-3,
+    atol: float = 1e-10,
+    rtol: float = 1e-7,
+    name: str = "",
+    show: int = 5,
+) -> StatSummary:
     """Assert that the mean of iid ``samples`` equals ``exact``, coordinate-wise, by a z-test.
 
     Coordinate p fails when |mean_p - exact_p| > c * se_p + atol + rtol * |exact_p|, with
@@ -157,19 +173,30 @@ def assert_unbiased(samples: Tensor, exact: Tensor | Sequence[Tensor], *, failur
     if bool(failed.any()):
         order = torch.argsort(z, descending=True)[:show].tolist()
         rows = [(i, float(mean[i]), float(ref[i]), float(se[i]), float(z[i])) for i in order]
-        raise AssertionError(_table(
-            rows,
-            f"{name or 'estimator'} looks biased: {int(failed.sum())}/{ref.numel()} coordinates beyond "
-            f"z={crit:.2f} (family-wise failure rate {failure_rate:g}, N={n}); worst coordinates:",
-            ("estimate", "exact"),
-        ))
+        raise AssertionError(
+            _table(
+                rows,
+                f"{name or 'estimator'} looks biased: {int(failed.sum())}/{ref.numel()} coordinates beyond "
+                f"z={crit:.2f} (family-wise failure rate {failure_rate:g}, N={n}); worst coordinates:",
+                ("estimate", "exact"),
+            )
+        )
     return summary
 
 
-def assert_gradient_unbiased(loss_fn: Callable[..., Tensor], x: Tensor, objective: Callable[[], Tensor],
-                             params: Sequence[Tensor] | None = None, *, n_draws: int = 500, replicas: int = 1,
-                             failure_rate: float = 1e-3, atol: float = 1e-10, rtol: float = 1e-7,
-                             name: str = "") -> StatSummary:
+def assert_gradient_unbiased(
+    loss_fn: Callable[..., Tensor],
+    x: Tensor,
+    objective: Callable[[], Tensor],
+    params: Sequence[Tensor] | None = None,
+    *,
+    n_draws: int = 500,
+    replicas: int = 1,
+    failure_rate: float = 1e-3,
+    atol: float = 1e-10,
+    rtol: float = 1e-7,
+    name: str = "",
+) -> StatSummary:
     """Assert that a loss's gradient is unbiased for ``-grad mean_b objective()_b``.
 
     ``objective()`` returns the exact per-example objective ``[B]`` (e.g.
@@ -203,8 +230,9 @@ def assert_gradient_unbiased(loss_fn: Callable[..., Tensor], x: Tensor, objectiv
     return assert_unbiased(samples, exact, failure_rate=failure_rate, atol=atol, rtol=rtol, name=name)
 
 
-def assert_less_equal_stat(lhs: Tensor, rhs: Tensor, *, failure_rate: float = 1e-3, atol: float = 1e-10,
-                           name: str = "") -> StatSummary:
+def assert_less_equal_stat(
+    lhs: Tensor, rhs: Tensor, *, failure_rate: float = 1e-3, atol: float = 1e-10, name: str = ""
+) -> StatSummary:
     """Assert E[lhs] <= E[rhs] coordinate-wise, allowing for standard errors (one-sided z-test).
 
     Each side is either samples ``[N, P]`` (their mean and standard error are used) or exact
@@ -217,6 +245,7 @@ def assert_less_equal_stat(lhs: Tensor, rhs: Tensor, *, failure_rate: float = 1e
         >>> assert_less_equal_stat(s, torch.ones(2)).n_coords
         2
     """
+
     def parts(t: Tensor) -> tuple[Tensor, Tensor, int]:
         if t.dim() <= 1:
             v = t.detach().to(torch.float64).reshape(-1)
@@ -236,7 +265,12 @@ def assert_less_equal_stat(lhs: Tensor, rhs: Tensor, *, failure_rate: float = 1e
     if bool(failed.any()):
         order = torch.argsort(excess, descending=True)[:5].tolist()
         rows = [(i, float(ml[i]), float(mr[i]), float(se[i]), float(z[i])) for i in order]
-        raise AssertionError(_table(
-            rows, f"{name or 'ordering'}: lhs > rhs beyond z={crit:.2f} (failure rate {failure_rate:g}); "
-                  "worst coordinates:", ("lhs", "rhs")))
+        raise AssertionError(
+            _table(
+                rows,
+                f"{name or 'ordering'}: lhs > rhs beyond z={crit:.2f} (failure rate {failure_rate:g}); "
+                "worst coordinates:",
+                ("lhs", "rhs"),
+            )
+        )
     return summary

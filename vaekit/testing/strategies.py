@@ -3,6 +3,7 @@
 Import this module explicitly (``from vaekit.testing.strategies import tiny_models``);
 ``import vaekit.testing`` does not import hypothesis.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -14,9 +15,16 @@ from vaekit.testing.toys import TinyModel
 __all__ = ["tiny_models"]
 
 
-def tiny_models(*, min_k: int = 1, max_k: int = 3, kinds: Sequence[str] = ("sbn",), max_data_dim: int = 3,
-                max_latent_dim: int = 2, max_batch: int = 2, scales: Sequence[float] = (0.5, 1.0, 1.5),
-                ) -> st.SearchStrategy[TinyModel]:
+def tiny_models(
+    *,
+    min_k: int = 1,
+    max_k: int = 3,
+    kinds: Sequence[str] = ("sbn",),
+    max_data_dim: int = 3,
+    max_latent_dim: int = 2,
+    max_batch: int = 2,
+    scales: Sequence[float] = (0.5, 1.0, 1.5),
+) -> st.SearchStrategy[TinyModel]:
     """A strategy drawing :class:`~vaekit.testing.toys.TinyModel` recipes.
 
     Sizes: data_dim in 1..max_data_dim, latent_dim in 1..max_latent_dim, batch in 1..max_batch,

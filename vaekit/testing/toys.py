@@ -4,6 +4,7 @@ Every parameter (weights, biases, prior logits, noise scale) is drawn from an ex
 ``torch.Generator`` so a test that names a seed always gets the same model, and the draw starts
 the model away from any optimum of any objective.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -39,8 +40,15 @@ def _check_sizes(**sizes: int) -> None:
             raise ValueError(f"{name} must be a positive int; got {v!r}")
 
 
-def tiny_sbn(data_dim: int = 3, latent_dim: int = 2, *, batch: int = 2, seed: int = 0,
-             dtype: torch.dtype = torch.float64, scale: float = 1.0) -> tuple[InfNet, GenModel, Tensor]:
+def tiny_sbn(
+    data_dim: int = 3,
+    latent_dim: int = 2,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    scale: float = 1.0,
+) -> tuple[InfNet, GenModel, Tensor]:
     """An enumerable one-layer sigmoid belief net with a linear Bernoulli encoder, and binary data.
 
     q(z|x) = prod_h Bernoulli(z_h; sigmoid(A x + c)_h)              (BernoulliEncoder)
@@ -123,9 +131,16 @@ class LinearGaussianModel(DistributionGenModel):
         return MultivariateNormal(self.bias, covariance_matrix=cov).log_prob(x)  # [B]
 
 
-def linear_gaussian(data_dim: int = 2, latent_dim: int = 2, *, batch: int = 2, seed: int = 0,
-                    dtype: torch.dtype = torch.float64, rsample: bool = True,
-                    scale: float = 0.5) -> tuple[InfNet, GenModel, Tensor]:
+def linear_gaussian(
+    data_dim: int = 2,
+    latent_dim: int = 2,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    rsample: bool = True,
+    scale: float = 0.5,
+) -> tuple[InfNet, GenModel, Tensor]:
     """A linear-Gaussian model with a Normal encoder, and data; log p(x) and the ELBO are closed form.
 
     p(z) = N(0, I), p(x|z) = N(W z + b, sigma^2 I)       (LinearGaussianModel)
@@ -187,17 +202,32 @@ class TinyModel:
 
     def build(self, dtype: torch.dtype = torch.float64) -> tuple[InfNet, GenModel, Tensor]:
         if self.kind == "sbn":
-            return tiny_sbn(self.data_dim, self.latent_dim, batch=self.batch, seed=self.seed, dtype=dtype,
-                            scale=self.scale)
+            return tiny_sbn(
+                self.data_dim, self.latent_dim, batch=self.batch, seed=self.seed, dtype=dtype, scale=self.scale
+            )
         if self.kind in ("gaussian", "gaussian_score"):
-            return linear_gaussian(self.data_dim, self.latent_dim, rsample=self.kind == "gaussian", batch=self.batch,
-                                   seed=self.seed, dtype=dtype, scale=self.scale)
+            return linear_gaussian(
+                self.data_dim,
+                self.latent_dim,
+                rsample=self.kind == "gaussian",
+                batch=self.batch,
+                seed=self.seed,
+                dtype=dtype,
+                scale=self.scale,
+            )
         raise ValueError(f"TinyModel.kind must be 'sbn', 'gaussian' or 'gaussian_score'; got {self.kind!r}")
 
 
-
-def tiny_categorical(data_dim: int = 3, n_vars: int = 2, n_classes: int = 3, *, batch: int = 2, seed: int = 0,
-                     dtype: torch.dtype = torch.float64, scale: float = 1.0) -> tuple[InfNet, GenModel, Tensor]:
+def tiny_categorical(
+    data_dim: int = 3,
+    n_vars: int = 2,
+    n_classes: int = 3,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    scale: float = 1.0,
+) -> tuple[InfNet, GenModel, Tensor]:
     """An enumerable categorical VAE (one-hot latents) with a linear encoder and decoder, and binary data.
 
     q(z|x) = prod_d Categorical(z_d; softmax(A x + c)_d)              (CategoricalEncoder)
@@ -228,8 +258,15 @@ def tiny_categorical(data_dim: int = 3, n_vars: int = 2, n_classes: int = 3, *, 
 __all__ += ["tiny_layered_sbn"]
 
 
-def tiny_layered_sbn(data_dim: int = 2, layer_sizes: tuple[int, ...] = (1, 1, 1), *, batch: int = 2, seed: int = 0,
-                     dtype: torch.dtype = torch.float64, scale: float = 1.0) -> tuple[InfNet, GenModel, Tensor]:
+def tiny_layered_sbn(
+    data_dim: int = 2,
+    layer_sizes: tuple[int, ...] = (1, 1, 1),
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    scale: float = 1.0,
+) -> tuple[InfNet, GenModel, Tensor]:
     """An enumerable sigmoid belief net with several stochastic layers and its layered Bernoulli q, and binary data.
 
     q(z|x) = q(z_1|x) q(z_2|z_1) ... (LayeredBernoulliEncoder, linear), p(x, z) = p(z_L) ... p(x|z_1)
