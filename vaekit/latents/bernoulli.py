@@ -18,11 +18,19 @@ it at a bounded cost: on the first call and then every ``every`` calls, never wh
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bernoulli_sample", "bernoulli_log_prob", "bernoulli_data_log_prob", "BinarySupportCheck"]
+__all__ = [
+    "bernoulli_sample",
+    "bernoulli_log_prob",
+    "bernoulli_data_log_prob",
+    "lean_decoder_log_prob",
+    "BinarySupportCheck",
+]
 
 
 def bernoulli_sample(
@@ -92,6 +100,36 @@ def bernoulli_data_log_prob(logits: Tensor, x: Tensor, event_dims: int = 1) -> T
     xb = x.unsqueeze(1).expand_as(logits)  # [B, K, *event], a view
     nll = F.binary_cross_entropy_with_logits(logits, xb, reduction="none")  # [B, K, *event]
     return -nll.sum(tuple(range(-event_dims, 0)))  # [B, K]
+
+
+def lean_decoder_log_prob(model: Any, x: Tensor, z: Tensor) -> Tensor:
+    """log p(x, z) = log p(z) + log p(x|z) for a built-in decoder with a Bernoulli likelihood, lean path.
+
+    The one body shared by ``SigmoidBeliefNet`` and ``BernoulliDecoder``: it checks the shapes and
+    the data's support, reuses the decoder logits that ``forward`` computed for the same ``z``
+    (one decoder pass per step), and adds the model's own ``log_prior``.
+
+    Shapes:
+        x: ``[B, D]``; z: ``[B, K, H]``; returns ``[B, K]``.
+
+    Args:
+        model: the decoder (``data_dim``, ``net``, ``log_prior``, its ``BinarySupportCheck`` in
+            ``_support`` and the ``(z, logits)`` of its last ``forward`` in ``_lean``).
+        x: binary data.
+        z: latents.
+
+    Returns:
+        ``[B, K]`` log-densities.
+    """
+    if x.shape[1:] != (model.data_dim,) or z.dim() != 3 or x.shape[0] != z.shape[0]:
+        raise ValueError(
+            f"{type(model).__name__}.log_prob: expected x [B, {model.data_dim}] and z [B, K, H]; got "
+            f"x {tuple(x.shape)}, z {tuple(z.shape)}"
+        )
+    model._support(x)
+    lean = model._lean
+    logits = lean[1] if lean is not None and lean[0] is z else model.net(z)  # [B, K, D]
+    return model.log_prior(z) + bernoulli_data_log_prob(logits, x)  # [B, K]
 
 
 class BinarySupportCheck:

@@ -15,7 +15,11 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
-from vaekit.latents.bernoulli import BinarySupportCheck, bernoulli_data_log_prob, bernoulli_sample
+from vaekit.latents.bernoulli import (
+    BinarySupportCheck,
+    bernoulli_sample,
+    lean_decoder_log_prob,
+)
 from vaekit.latents.mlp import mlp
 from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet
 
@@ -196,15 +200,7 @@ class BernoulliDecoder(DistributionGenModel):
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
         if self.validate_args:
             return super().log_prob(x, z)
-        if x.shape[1:] != (self.data_dim,) or z.dim() != 3 or x.shape[0] != z.shape[0]:
-            raise ValueError(
-                f"{type(self).__name__}.log_prob: expected x [B, {self.data_dim}] and z [B, K, H]; got "
-                f"x {tuple(x.shape)}, z {tuple(z.shape)}"
-            )
-        self._support(x)
-        lean = self._lean
-        logits = lean[1] if lean is not None and lean[0] is z else self.net(z)  # [B, K, D]
-        return self.log_prior(z) + bernoulli_data_log_prob(logits, x)  # [B, K]
+        return lean_decoder_log_prob(self, x, z)  # [B, K]
 
     def log_prior(self, z: Tensor) -> Tensor:
         """``log N(z; prior_loc, prior_scale^2)`` of latents ``[B, K, H]`` (any ``[*S, H]``): ``[B, K]``."""
