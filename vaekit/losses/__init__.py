@@ -21,9 +21,8 @@ from vaekit.losses.indecater import IndeCateR, indecater_estimate
 from vaekit.losses.iwae import IWAE, iwae_estimate
 from vaekit.losses.local_disarm import LocalDisARM, local_disarm_estimate
 from vaekit.losses.nvil import NVIL, nvil_estimate
-from vaekit.losses.rebar import REBAR, rebar_logit_gradient
+from vaekit.losses.rebar import REBAR, RELAX, rebar_logit_gradient
 from vaekit.losses.reinforce import Reinforce, reinforce_estimate
-from vaekit.losses.relax import RELAX, relax_logit_gradient
 from vaekit.losses.rws import RWS, RWSDReG, rws_dreg_estimate, rws_estimate
 from vaekit.losses.stl import STL, stl_estimate
 from vaekit.losses.tvo import TVO, log_uniform_partition, tvo_estimate
@@ -74,7 +73,6 @@ __all__ += [
     "gumbel_rao_latents",
     "indecater_estimate",
     "rebar_logit_gradient",
-    "relax_logit_gradient",
     "CategoricalDisARM",
     "categorical_disarm_estimate",
     "stick_breaking_logits",
