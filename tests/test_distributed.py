@@ -8,7 +8,6 @@ identical on both ranks. The last part runs ``vaekit.fit`` on the DDP-wrapped lo
 
 import datetime
 import os
-import socket
 import time
 import warnings
 
@@ -43,10 +42,13 @@ def _grads(module):
     return [p.grad.detach().clone() for p in module.parameters()]
 
 
-def _worker(rank, port, out_dir):
+def _worker(rank, init_file, out_dir):
     torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60))
+    # A file rendezvous, not a TCP port: a port picked free in the parent can be taken by another
+    # socket before rank 0 binds it (seen as a rare failure or hang in full-suite runs).
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60)
+    )
     try:
         x = _global_batch()[rank * B : (rank + 1) * B]  # [B, D]: this rank's half
         result = {}
@@ -80,22 +82,17 @@ def _worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_workers(out_dir: str, *, deadline_s: float = 240.0, attempts: int = 2) -> None:
     """Run the two ranks, each attempt bounded by ``deadline_s``.
 
-    Once in many full-suite runs on a loaded 2-core machine, a rank was seen idle with its peer
-    gone and the join waited forever (not reproduced alone; see the closing note of issue 8). A
-    hang must not hang CI: past the deadline the ranks are killed, a warning says so, and the run
-    is repeated on a fresh port. Failures (exceptions in a rank) are never retried.
+    Once in many full-suite runs on a loaded 2-core machine (with a TCP rendezvous on a port picked
+    in the parent), a rank was seen idle with its peer gone and the join waited forever. A hang must
+    not hang CI: past the deadline the ranks are killed, a warning says so, and the run is repeated
+    with a fresh rendezvous file. Failures (exceptions in a rank) are never retried.
     """
     for attempt in range(attempts):
-        ctx = mp.start_processes(_worker, args=(_free_port(), out_dir), nprocs=WORLD, join=False, start_method="spawn")
+        init_file = os.path.join(out_dir, f"rendezvous{attempt}")  # a fresh, unused file per attempt
+        ctx = mp.start_processes(_worker, args=(init_file, out_dir), nprocs=WORLD, join=False, start_method="spawn")
         start = time.monotonic()
         while not ctx.join(timeout=5):
             if time.monotonic() - start > deadline_s:
