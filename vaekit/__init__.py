@@ -250,3 +250,7 @@ __all__ += [
     "split_layers",
     "check_layers",
 ]
+# coupled categorical DisARM-IW (issue 12, Dong, Mnih & Tucker 2021)
+from vaekit.losses import CategoricalDisARMIW, categorical_disarm_iw_estimate  # noqa: E402
+
+__all__ += ["CategoricalDisARMIW", "categorical_disarm_iw_estimate"]

@@ -41,6 +41,7 @@ from vaekit import (
     RELAX,
     VIMCO,
     CategoricalDisARM,
+    CategoricalDisARMIW,
     DisARM,
     ExponentialAnnealing,
     GumbelRao,
@@ -75,6 +76,10 @@ def contenders(part: str, q, p) -> dict[str, tuple[nn.Module, int]]:
             "GumbelRao-10": (GumbelRao(q, p, n_conditional=10, temperature=1.0), 1),
             "IndeCateR": (IndeCateR(q, p, n_samples=1), 1 + 20 * 10),
             "CategoricalDisARM": (CategoricalDisARM(q, p), 2),
+            "CategoricalDisARM-RB": (CategoricalDisARM(q, p, rao_blackwell=True), 2),
+            "CategoricalDisARM-RB-asc": (CategoricalDisARM(q, p, rao_blackwell=True, logits_order="ascending"), 2),
+            "CategoricalDisARM-RB-desc": (CategoricalDisARM(q, p, rao_blackwell=True, logits_order="descending"), 2),
+            "CategoricalDisARMIW": (CategoricalDisARMIW(q, p), 2),
         }
     return {
         "RLOO-2": (Reinforce(q, p, n_samples=2, baselines=[LeaveOneOut()]), 2),
@@ -129,6 +134,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="comma-separated estimator names")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--tag", default="", help="suffix of the result file: results/<part><tag>.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -164,9 +170,14 @@ def main() -> None:
             for name, (loss_fn, _) in losses.items():
                 curve[name].append((step + 1, -float(sum(loss_fn.loss_history_[-every:]) / every)))
             print(f"step {step + 1}: " + ", ".join(f"{n} {c[-1][1]:.1f}" for n, c in curve.items()), flush=True)
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / f"{args.part}{args.tag}.progress.json").write_text(
+                json.dumps({"step": step + 1, "curve": curve, "cpu_seconds": times})
+            )
     xv = TRAIN[perm[-args.batch :]]
     shared_name = "ST-Gumbel" if args.part == "categorical" else "DisARM"
-    shared = losses.get(shared_name, next(iter(losses.values())))[0]
+    shared_name = shared_name if shared_name in losses else next(iter(losses))
+    shared = losses[shared_name][0]
     result = {
         "part": args.part,
         "args": vars(args),
@@ -195,8 +206,8 @@ def main() -> None:
             "curve": curve[name],
         }
         print(name, {k: v for k, v in result["estimators"][name].items() if k != "curve"}, flush=True)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"{args.part}.json").write_text(json.dumps(result, indent=1))
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # written after every estimator: a partial run is kept
+        (Path(args.out) / f"{args.part}{args.tag}.json").write_text(json.dumps(result, indent=1))
 
 
 TRAIN: torch.Tensor

@@ -280,6 +280,7 @@ from vaekit import (  # noqa: E402
     REBAR,
     RELAX,
     CategoricalDisARM,  # noqa: E402
+    CategoricalDisARMIW,
     DisARM,
     Enumerate,
     GumbelRao,
@@ -472,6 +473,12 @@ LOSS_CASES += [
     LossCase(
         "CategoricalDisARM", lambda q, p: CategoricalDisARM(q, p), bound=elbo_bound, reference=_categorical_disarm
     ),
+    LossCase(  # Bernoulli latents: DisARM-IW is DisARM (one-hot: tests/losses/test_coupled_categorical.py)
+        "CategoricalDisARMIW",
+        lambda q, p: CategoricalDisARMIW(q, p),
+        bound=elbo_bound,
+        reference=lambda m, x: _antithetic(m, x, disarm_reference),
+    ),
 ]
 # Every discrete-latent estimator reads q's logits (``params_["logits"]``), which the layered
 # encoders do not expose: the multi-layer contract test skips them.
@@ -488,6 +495,7 @@ _READS_LOGITS = {
     "REBAR",
     "RELAX",
     "CategoricalDisARM",
+    "CategoricalDisARMIW",
 }
 LOSS_CASES = [
     dataclasses.replace(c, needs_logits=True) if isinstance(c, LossCase) and c.name in _READS_LOGITS else c
@@ -508,6 +516,7 @@ DRAWS_OWN_NOISE = {
     "REBAR",
     "RELAX",
     "CategoricalDisARM",
+    "CategoricalDisARMIW",
 }
 # -- Rényi (VR), thermodynamic (TVO) objectives and per-layer NVIL (issue 13) ----------------------
 import torch.nn.functional as F  # noqa: E402

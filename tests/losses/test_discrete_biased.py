@@ -164,6 +164,7 @@ LOGIT_LOSSES = {
     "REBAR": lambda q, p: REBAR(q, p),
     "RELAX": lambda q, p: RELAX(q, p, control=torch.nn.Linear(2, 1)),
     "CategoricalDisARM": lambda q, p: vaekit.CategoricalDisARM(q, p),
+    "CategoricalDisARMIW": lambda q, p: vaekit.CategoricalDisARMIW(q, p),
 }
 
 

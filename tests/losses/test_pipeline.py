@@ -158,6 +158,7 @@ _ELBO_TYPE |= {
     "REBAR",
     "RELAX",
     "CategoricalDisARM",
+    "CategoricalDisARMIW",
 }  # discrete estimators (issue 12); LocalDisARM is IWAE-type
 _ELBO_TYPE |= {"VRScore-1", "TVO", "NVIL-layers"}  # alpha = 1; TVO's beta = 0 segment; NVIL's ELBO
 

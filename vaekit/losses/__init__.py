@@ -5,9 +5,13 @@ from vaekit.losses.arms import ARMS, arms_estimate, dirichlet_copula_uniforms
 from vaekit.losses.base import Loss
 from vaekit.losses.categorical_disarm import (
     CategoricalDisARM,
+    CategoricalDisARMIW,
     categorical_disarm_estimate,
+    categorical_disarm_iw_estimate,
+    stick_breaking_coupling,
     stick_breaking_logits,
     stick_breaking_one_hot,
+    stick_breaking_pair,
 )
 from vaekit.losses.disarm import DisARM, disarm_estimate
 from vaekit.losses.dreg import DReG, dreg_estimate
@@ -77,6 +81,10 @@ __all__ += [
     "categorical_disarm_estimate",
     "stick_breaking_logits",
     "stick_breaking_one_hot",
+    "CategoricalDisARMIW",
+    "categorical_disarm_iw_estimate",
+    "stick_breaking_pair",
+    "stick_breaking_coupling",
 ]
 __all__ += [
     "VR",

@@ -145,3 +145,7 @@ __all__ = [
     "tiny_layered_sbn",
     "nvil_reference",
 ]
+# coupled categorical DisARM-IW (issue 12)
+from vaekit.testing.references import categorical_disarm_iw_reference  # noqa: E402
+
+__all__ += ["categorical_disarm_iw_reference"]

@@ -37,6 +37,7 @@ __all__ = [
     "local_disarm_reference",
     "arms_reference",
     "categorical_disarm_reference",
+    "categorical_disarm_iw_reference",
     "enumerate_reference",
     "indecater_reference",
     "rebar_reference",
@@ -559,13 +560,33 @@ def arms_reference(logits: Tensor, b: Tensor, f: Tensor) -> Tensor:
     return torch.stack(out)
 
 
-def categorical_disarm_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor, *, one_hot: bool) -> Tensor:
-    """Loop reference of categorical DisARM (Dong, Mnih & Tucker 2021): DisARM on the stick-breaking logits.
+def _coding(values: list[float], logits_order: str | None) -> list[int]:
+    """Class indices in coding order: as given, or sorted by value (ties by index)."""
+    idx = list(range(len(values)))
+    if logits_order is None:
+        return idx
+    return sorted(idx, key=lambda i: (-values[i] if logits_order == "descending" else values[i], i))
 
-    Value:     (f(b) + f(b~)) / 2.
-    Gradient:  DisARM's in each stick-breaking logit beta_j = log pi_j - log sum_{l > j} pi_l, carried
-               to the logits a by autograd of beta(a) written per class (one_hot); Bernoulli
-               latents (not one_hot) are DisARM itself.
+
+def categorical_disarm_reference(
+    logits: Tensor,
+    u: Tensor,
+    f: Tensor,
+    f_anti: Tensor,
+    *,
+    one_hot: bool,
+    rao_blackwell: bool = False,
+    logits_order: str | None = None,
+) -> Tensor:
+    """Loop reference of categorical DisARM-SB (Dong, Mnih & Tucker 2021): DisARM on the stick-breaking logits.
+
+    Value:     (f(z) + f(z~)) / 2.
+    Gradient:  DisARM's in each stick-breaking logit beta_j = log pi_(j) - log sum_{l > j} pi_(l) of the
+               classes in coding order ``logits_order`` (None, "ascending", "descending" by value),
+               carried to the logits a by autograd of beta(a) written per class (one_hot);
+               ``rao_blackwell``: the decision's term when only one draw reads it is 1/2 (f - f~) times
+               (b_j - s_j) (z reads it) or (s_j - b~_j) (z~ reads it), 0 when neither does.
+               Bernoulli latents (not one_hot) are DisARM itself.
 
     Shapes:
         logits: ``[B, *vars, C]`` (one_hot) or ``[B, *z_shape]``; u: ``[B, *vars, C - 1]`` or
@@ -587,13 +608,83 @@ def categorical_disarm_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: T
         rows, u_rows = logits[r].reshape(-1, c).to(torch.float64), u[r].reshape(-1, c - 1)
         path = _ZERO
         for v in range(rows.shape[0]):
-            log_pi = [rows[v, j] - _log_sum_exp([rows[v, cl] for cl in range(c)]) for j in range(c)]
+            order = _coding(rows[v].tolist(), logits_order)
+            log_pi = [rows[v, k] - _log_sum_exp([rows[v, cl] for cl in range(c)]) for k in order]
+            z = zt = c - 1  # the coded classes of the pair: first decision that stops
+            for j in range(c - 2, -1, -1):
+                bj = float((log_pi[j] - _log_sum_exp(log_pi[j + 1 :])).detach())
+                if float(u_rows[v, j]) < _sig(bj):
+                    z = j
+                if float(u_rows[v, j]) > _sig(-bj):
+                    zt = j
             for j in range(c - 1):
                 beta = log_pi[j] - _log_sum_exp(log_pi[j + 1 :])
                 bj, uj = float(beta.detach()), float(u_rows[v, j])
                 b, bt = uj < _sig(bj), uj > _sig(-bj)
-                if b != bt:
+                if rao_blackwell and not (z >= j and zt >= j):
+                    w = (float(b) - _sig(bj)) if z >= j else (_sig(bj) - float(bt)) if zt >= j else 0.0
+                    path = path + beta * (0.5 * d * w)
+                elif b != bt:
                     path = path + beta * (0.5 * d * (-1) ** bt * _sig(abs(bj)))
+        out.append(with_grad(value, value + path - path.detach()))
+    return torch.stack(out)
+
+
+def categorical_disarm_iw_reference(logits: Tensor, u: Tensor, f: Tensor, f_anti: Tensor, *, one_hot: bool) -> Tensor:
+    """Loop reference of DisARM-IW (Dong, Mnih & Tucker 2021): importance-weighted RLOO-2 on the coupled pair.
+
+    Value:     (f(z) + f(z~)) / 2.
+    Gradient:  per variable, pi_z pi_z~ / q(z, z~) * 1/2 (f(z) - f(z~)) * grad (log pi_z - log pi_z~),
+               with the stick-breaking coupling's joint q(z, z~) computed by a loop over the decisions
+               (classes coded in ascending order of the logits): both draws pass decision j with
+               probability max(0, 1 - 2 s_j), they split at it with probability min(s_j, 1 - s_j),
+               after it only the longer draw's decisions count (1 - s_j, then s_h). Bernoulli
+               latents (not one_hot) are DisARM itself.
+
+    Shapes:
+        logits: ``[B, *vars, C]`` (one_hot) or ``[B, *z_shape]``; u: ``[B, *vars, C - 1]`` or
+        ``[B, *z_shape]``; f, f_anti: ``[B]``; returns ``[B]`` float64.
+
+    Example:
+        >>> out = categorical_disarm_iw_reference(torch.zeros(1, 1, 3), torch.full((1, 1, 2), 0.2),
+        ...                                       torch.ones(1), torch.zeros(1), one_hot=True)
+        >>> out.tolist()
+        [0.5]
+    """
+    if not one_hot:
+        return disarm_reference(logits, u, f, f_anti)
+    c = logits.shape[-1]
+    out = []
+    for r in range(logits.shape[0]):
+        value = 0.5 * (f[r].to(torch.float64) + f_anti[r].to(torch.float64))
+        d = float(f[r].detach()) - float(f_anti[r].detach())
+        rows, u_rows = logits[r].reshape(-1, c).to(torch.float64), u[r].reshape(-1, c - 1)
+        path = _ZERO
+        for v in range(rows.shape[0]):
+            order = _coding(rows[v].tolist(), "ascending")
+            pi = [math.exp(x) for x in rows[v].tolist()]
+            pi = [pi[k] / sum(pi) for k in order]  # coded order
+            s = [pi[j] / sum(pi[j:]) for j in range(c - 1)] + [1.0]
+            z = zt = c - 1
+            for j in range(c - 2, -1, -1):
+                if float(u_rows[v, j]) < s[j]:
+                    z = j
+                if float(u_rows[v, j]) > 1 - s[j]:
+                    zt = j
+            if z == zt:
+                continue
+            lo, hi = min(z, zt), max(z, zt)
+            joint = 1.0
+            for j in range(lo):
+                joint *= max(0.0, 1 - 2 * s[j])
+            joint *= min(s[lo], 1 - s[lo])
+            for j in range(lo + 1, hi):
+                joint *= 1 - s[j]
+            joint *= s[hi]
+            w = pi[z] * pi[zt] / joint
+            log_norm = _log_sum_exp([rows[v, cl] for cl in range(c)])
+            score = (rows[v, order[z]] - log_norm) - (rows[v, order[zt]] - log_norm)
+            path = path + score * (0.5 * d * w)
         out.append(with_grad(value, value + path - path.detach()))
     return torch.stack(out)
 
