@@ -2,6 +2,7 @@
 estimator of your choice, print the test IWAE bound and plot the training bound.
 
     python examples/discrete_vae.py --latents categorical --estimator gumbel-rao --steps 2000
+    python examples/discrete_vae.py --latents categorical --estimator rloo disarm-iw disarm-sb --steps 2000
     python examples/discrete_vae.py --latents bernoulli --estimator disarm local-disarm --steps 2000
     python examples/discrete_vae.py --digits --steps 300      # sklearn's 8x8 digits: seconds, no data file
 
@@ -39,6 +40,8 @@ BOTH = {
     "gumbel-rao": lambda q, p: vaekit.GumbelRao(q, p, n_conditional=10),
     "indecater": lambda q, p: vaekit.IndeCateR(q, p),
     "rloo": lambda q, p: vaekit.Reinforce(q, p, n_samples=2, baselines=[vaekit.LeaveOneOut()]),
+    "disarm-sb": lambda q, p: vaekit.CategoricalDisARM(q, p, rao_blackwell=True),  # DisARM on Bernoulli latents
+    "disarm-iw": lambda q, p: vaekit.CategoricalDisARMIW(q, p),  # DisARM on Bernoulli latents
 }
 
 

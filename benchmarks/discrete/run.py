@@ -7,7 +7,9 @@ Parts (run one per call, each a few minutes on one thread):
   the leave-one-out baseline on 2 samples, ARM, DisARM; RELAX with its REBAR term costs 3) and at
   10 (VIMCO-10, local-DisARM with 5 pairs, ARMS-10).
 - ``categorical``: a 20 x 10 categorical VAE (tanh hidden layer of 200 on both sides) for the
-  Gumbel family, IndeCateR and REINFORCE-LOO-2.
+  Gumbel family, IndeCateR, REINFORCE-LOO-2 and the coupled categorical estimators of Dong, Mnih
+  & Tucker 2021 (DisARM-SB with and without Rao-Blackwellisation, DisARM-IW; pick them with
+  ``--only`` and write them to their own file with ``--tag``).
 
 Every estimator of a part trains its own copy of the same initial model; steps are interleaved
 round-robin (estimator A step t, B step t, ...) so machine load hits all alike, and timed with
