@@ -76,24 +76,33 @@ def _coupled() -> dict | None:
 
 
 def coupled_claims(coupled: dict | None) -> list[str]:
-    """Dong, Mnih & Tucker (2021): their categorical estimators beat REINFORCE-LOO at equal evaluations."""
+    """Dong, Mnih & Tucker (2021): their coupled categorical estimators beat REINFORCE-LOO at equal evaluations."""
     if coupled is None:
         return []
     e, out = coupled["estimators"], []
-    for name in ("CategoricalDisARMIW", "CategoricalDisARM-RB", "CategoricalDisARM-RB-desc", "CategoricalDisARM"):
+    for name in ("CategoricalDisARMIW", "CategoricalDisARM-RB", "CategoricalDisARM-RB-desc"):
         if name not in e or "RLOO-2" not in e:
             continue
         for kind in ("shared", "own"):
             key = f"encoder_grad_variance_{kind}"
             mine, ref = e[name][key], e["RLOO-2"][key]
             out.append(
-                f"- categorical, {kind} model: {name} variance {mine:.4g} vs RLOO-2 {ref:.4g}: "
-                f"**{'confirmed' if mine < ref else 'refuted'}** (below RLOO-2 at 2 evaluations)."
+                f"- categorical, {kind} model: {name} variance {mine:.4g} vs RLOO-2 {ref:.4g} "
+                f"({mine / ref:.2f}x): **{'confirmed' if mine < ref else 'refuted'}** (below RLOO-2 at 2 evaluations)."
             )
         a, b = e[name]["test_iwae"], e["RLOO-2"]["test_iwae"]
+        verdict = "not separated (within a nat)" if abs(a - b) < 1 else ("confirmed" if a > b else "refuted")
         out.append(
-            f"- categorical: {name} test IWAE_100 {a:.2f} vs RLOO-2 {b:.2f}: "
-            f"**{'confirmed' if a >= b else 'refuted'}** (at least RLOO-2's), one seed."
+            f"- categorical: {name} test IWAE_100 {a:.2f} vs RLOO-2 {b:.2f}: **{verdict}** (better bound), one seed."
+        )
+    if "CategoricalDisARM" in e and "CategoricalDisARM-RB" in e:
+        v0, v1 = (
+            e["CategoricalDisARM"]["encoder_grad_variance_shared"],
+            e["CategoricalDisARM-RB"]["encoder_grad_variance_shared"],
+        )
+        out.append(
+            f"- categorical, shared model: Rao-Blackwellisation of DisARM-SB, variance {v1:.4g} vs {v0:.4g} without "
+            f"({v1 / v0:.2f}x); plain DisARM-SB stays above RLOO-2 (a measurement, not a claim of the paper)."
         )
     return out
 
@@ -199,7 +208,10 @@ def main() -> None:
             f"the 'shared model' is the {coupled['shared_model']}-trained one. CategoricalDisARM is DisARM-SB "
             "(DisARM on the stick-breaking decisions, natural class order); -RB its Rao-Blackwellised form; "
             "-RB-desc that with the classes coded in descending order of their logits; CategoricalDisARMIW is "
-            "DisARM-IW (importance-weighted RLOO-2 on the ascending stick-breaking coupling).",
+            "DisARM-IW (importance-weighted RLOO-2 on the ascending stick-breaking coupling). Each variance "
+            "comes from 50 draws on one batch, so differences of 10-25% (RLOO-2 against DisARM-IW and the "
+            "Rao-Blackwellised DisARM-SB) are at the edge of its sampling error; the factor of about 2 between "
+            "plain and Rao-Blackwellised DisARM-SB is not. Training took 4.9 CPU-minutes in all (one thread).",
             "",
             table(coupled),
             "",
