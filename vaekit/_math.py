@@ -148,7 +148,7 @@ def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
         >>> weighted_sum(torch.tensor([1.0, 0.0]), torch.tensor([2.0, -float("inf")])).item()
         2.0
     """
-    return (weights * torch.where(weights > 0, values, torch.zeros_like(values))).sum(dim=-1)
+    return (weights * torch.where(weights > 0, values, 0.0)).sum(dim=-1)
 
 
 def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_stopped: Tensor) -> Tensor:
@@ -175,5 +175,14 @@ def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_sto
     return weighted_sum(coef.detach(), log_p - log_p_fixed_z - log_q_stopped)
 
 
+_EYES: dict[tuple[int, torch.device], Tensor] = {}
+
+
 def _eye(k: int, device: torch.device) -> Tensor:
-    return torch.eye(k, dtype=torch.bool, device=device)  # [K, K]
+    """The boolean ``[K, K]`` identity, built once per (K, device) in eager mode (a constant under torch.compile)."""
+    if torch.compiler.is_compiling() or torch.is_inference_mode_enabled():
+        return torch.eye(k, dtype=torch.bool, device=device)  # [K, K]
+    eye = _EYES.get((k, device))
+    if eye is None:
+        eye = _EYES[(k, device)] = torch.eye(k, dtype=torch.bool, device=device)
+    return eye

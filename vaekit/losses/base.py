@@ -247,8 +247,12 @@ class Loss(nn.Module):
         _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
         log_q = _called(self.inf_net, self.inf_net(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
         _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
-        self._sleep = _stored(log_q.squeeze(1))  # [n]
-        return log_q.squeeze(1)  # [n]
+        log_q = log_q.squeeze(1)  # [n]
+        if torch.compiler.is_compiling():
+            self._sleep = _stored(log_q)
+        else:
+            self.__dict__["_sleep"] = log_q.detach()
+        return log_q
 
     def stopped_terms(self, z: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """The two extra inputs of DReG-style gradients: ``(log_q_stopped, log_p_fixed_z)``, ``[B, K]`` each.
