@@ -105,7 +105,7 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
         >>> apply_baselines([LeaveOneOut()], torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 2)).signal.tolist()
         [[-1.5, 0.0, 1.5]]
     """
-    current = signal.detach()
+    current = _detached(signal)
     shift: Tensor | None = None
     scale: Tensor | None = None
     penalty: Tensor | None = None
@@ -119,16 +119,21 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
             fit = baseline.fit_loss(current, b)
             if fit is not None:
                 penalty = fit if penalty is None else penalty + fit
-            b = b.detach()
+            b = _detached(b)
             # (raw - shift)/scale - b == (raw - (shift + b*scale)) / scale
             step = b if scale is None else b * scale
             shift = step if shift is None else shift + step
             current = current - b  # [B, K]
         if c is not None:
-            c = c.detach()
+            c = _detached(c)
             scale = c if scale is None else scale * c
             current = current / c  # [B, K]
     return CentredSignal(current, shift, scale, penalty, seen)
+
+
+def _detached(t: Tensor) -> Tensor:
+    """``t.detach()``, skipped when ``t`` has no gradient (a detach is a dispatch of its own)."""
+    return t.detach() if t.requires_grad else t
 
 
 def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:

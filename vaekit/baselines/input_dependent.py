@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from vaekit.baselines.base import Baseline
+from vaekit.baselines.base import Baseline, _detached
 
 __all__ = ["InputDependentBaseline"]
 
@@ -52,4 +52,4 @@ class InputDependentBaseline(Baseline):
         return b.reshape(n, 1).to(signal.dtype)  # [B, 1]
 
     def fit_loss(self, signal: Tensor, baseline: Tensor) -> Tensor:
-        return (signal.detach() - baseline).pow(2).mean()
+        return (_detached(signal) - baseline).pow(2).mean()
