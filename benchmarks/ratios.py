@@ -354,6 +354,12 @@ def main(argv=None):
         a.name = a.name + "_quick"
         a.figure = str(Path(a.out) / "ratios_quick.png")
     torch.set_num_threads(1)
+    if a.compiled:
+        # Every loss class (and K) compiles its own Loss.forward: more than dynamo's default 8 per code
+        # object in one process, after which it would silently run later contenders half-compiled.
+        import torch._dynamo as dynamo
+
+        dynamo.config.recompile_limit = 64
     t0 = time.time()
 
     def log(msg):

@@ -332,8 +332,9 @@ def tables(result):
         for kkey in (f"k{a['k_train']}", f"k{a['k_time']}"):
             parts.append(f"\n### ms per training step, {kkey.upper()}: vaekit vs the hand-written floor\n")
             parts.append(timing_table(m, kkey))
-            parts.append(f"\n### ms per training step, {kkey.upper()}: peers\n")
-            parts.append(peer_table(m, kkey, result["peer_map"]))
+            if any(peer in m.get(kkey, {}) for peer in result["peer_map"]):  # else: not in this run's contenders
+                parts.append(f"\n### ms per training step, {kkey.upper()}: peers\n")
+                parts.append(peer_table(m, kkey, result["peer_map"]))
         parts.append(f"\n### Test bound after the step budget, memory (K={a['k_train']} phase)\n")
         parts.append(
             f"Test bound: IWAE K={a['eval_k']} on {_test_set(result)} (nats, higher is better). "
@@ -389,7 +390,11 @@ def main(argv=None):
     intro = open(HERE / "PAGE.md").read() if (HERE / "PAGE.md").exists() else "# Benchmarks\n"
     rel = os.path.relpath(a.docs, os.path.dirname(os.path.abspath(a.page)))
     extra = ""
-    sections = (("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"), ("gpu.md", "GPU (`benchmarks/gpu.py`)"))
+    sections = (
+        ("ratios.md", "CPU-time ratios (`benchmarks/ratios.py`)"),
+        ("peers.md", "Peers: CPU-time ratios (`benchmarks/peers.py`)"),
+        ("gpu.md", "GPU (`benchmarks/gpu.py`)"),
+    )
     for name, title in sections:
         path = HERE / "results" / name
         if path.exists():  # the file's own H1 becomes this section's heading
