@@ -125,7 +125,10 @@ class Loss(nn.Module):
                 f"with B = {x.shape[0]}"
             )
         loss = -bound.mean()
-        if compiling:
+        if compiling or _in_compiled_region() is not None:
+            # Traced, or run natively between the graphs of a compiled caller (a graph break in
+            # estimate, e.g. a baseline's read): the bookkeeping runs with dynamo off, which would
+            # otherwise compile it anew on every call (its counters change every call).
             record, kinds = self._record_of(loss.detach(), x, target, with_inputs=True)
             sleep, self._sleep = self._sleep, None
             self._record_outside_graph(record, kinds, sleep)
@@ -434,6 +437,16 @@ class Loss(nn.Module):
                 f"q's parameters other than through z (reaches {leaked}); its default detaches params_ only. "
                 "Store every parameter log_prob reads in params_, or override log_prob_detached."
             )
+
+
+def _no_callback() -> None:
+    return None
+
+
+# Not None while a torch.compile'd caller is active (its frame-evaluation callback); a C getter.
+_in_compiled_region = getattr(
+    getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _no_callback
+)
 
 
 def _stored(t: Tensor) -> Tensor:
