@@ -16,6 +16,7 @@ __all__ = [
     "loo_logsumexp",
     "loo_mean",
     "with_grad",
+    "detach_if_grad",
     "self_normalized_weights",
     "weighted_sum",
     "dreg_path_term",
@@ -102,6 +103,17 @@ def loo_mean(x: Tensor) -> Tensor:
     prefix = torch.cat([zero, torch.cumsum(x, dim=-1)[..., :-1]], dim=-1)  # [..., K]: sum_{i<j}
     suffix = torch.cat([torch.cumsum(x.flip(-1), dim=-1).flip(-1)[..., 1:], zero], dim=-1)  # [..., K]: sum_{i>j}
     return (prefix + suffix) / (k - 1)  # [..., K]
+
+
+def detach_if_grad(t: Tensor) -> Tensor:
+    """``t.detach()`` when ``t`` carries a gradient, else ``t`` itself (a detach is a dispatch of its own).
+
+    Example:
+        >>> x = torch.ones(2)
+        >>> detach_if_grad(x) is x, detach_if_grad(x.requires_grad_()).requires_grad
+        (True, False)
+    """
+    return t.detach() if t.requires_grad else t
 
 
 def self_normalized_weights(log_w: Tensor) -> Tensor:

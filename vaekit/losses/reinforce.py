@@ -8,8 +8,8 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from vaekit._math import detach_if_grad
 from vaekit.baselines import Baseline, apply_baselines, update_baselines
-from vaekit.baselines.base import _detached
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -68,9 +68,9 @@ def _reinforce(
     # signal are masked to 0 there (the surrogate's value must stay finite: it is subtracted from itself).
     if baseline is not None or scale is not None:
         if baseline is not None:
-            signal = signal - _detached(baseline)
+            signal = signal - detach_if_grad(baseline)
         if scale is not None:
-            signal = signal / _detached(scale)
+            signal = signal / detach_if_grad(scale)
         signal = torch.where(torch.isfinite(lw), signal, 0.0)  # [B, K]
     surrogate = (_finite_or_zero(log_w) + signal * log_q).mean(dim=-1)  # [B]
     return bound + (surrogate - surrogate.detach())  # value: the bound; gradient: the surrogate's
