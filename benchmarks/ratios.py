@@ -202,16 +202,18 @@ def markdown(res):
         "",
         f"Run {res['started']}, {res['wall_s'] / 60:.1f} min; torch {res['versions']['torch']}, "
         f"{res['versions']['cpu_count']} CPU cores shared with other jobs (load average at start "
-        f"{res['load_at_start']}), 1 torch thread. Batch 50, Adam lr {a['lr']}, MNIST training batches. "
+        f"{res['load_at_start']}, at the end {res.get('load_at_end', '?')}), 1 torch thread; git commit "
+        f"{res.get('git_commit')}. Batch 50, Adam lr {a['lr']}, MNIST training batches. "
         f"Per (model, K): {a['warmup']} untimed warm-up steps, then {a['repeats']} repeats of "
-        f"{a['turns']} shuffled turns of {a['turn']} steps per contender; CPU time (process_time). "
+        f"{a['turns']} shuffled turns per contender ({a['turn']} steps per turn at K=5, fewer at larger K: "
+        "see each table); CPU time (process_time). "
         "Ratio = vaekit / floor CPU time in the same repeat: median (min-max over repeats). "
         "Compiled: `vaekit.make_train_step` (Inductor, loss + backward + Adam).",
         "",
     ]
     for cfg in res["timing"]:
         lines += [
-            f"## {cfg['model']} SBN, K={cfg['k']}",
+            f"## {cfg['model']} SBN, K={cfg['k']} ({cfg['turn']} steps per turn)",
             "",
             "| estimator | floor ms/step | vaekit ms/step | vaekit / floor | compiled / floor |",
             "|---|---|---|---|---|",
@@ -238,7 +240,24 @@ def markdown(res):
             lines.append(
                 f"| {kind} | {r['rss_trace'][0][1]:.1f} | {r['rss_trace'][-1][1]:.1f} | {r['growth_mib']:+.2f} |"
             )
-        lines += ["", f"Steps: {a['memory_steps']}; the loss history was not read during the loop."]
+        lines += ["", f"Steps: {a['memory_steps']}; the loss history was not read during the loop.", ""]
+    lines += ["## Targets (issue 9; median over repeats)", ""]
+    for cfg in res["timing"]:
+        for row in cfg["rows"]:
+            for kind, limit in (("vaekit", 1.05), ("vaekit compiled", 1.0)):
+                r = row.get(kind)
+                if r is not None:
+                    ok = "met" if r["ratio_median"] <= limit else "MISSED"
+                    lines.append(
+                        f"- {cfg['model']} K={cfg['k']} {row['estimator']} {kind}: {r['ratio_median']:.3f} "
+                        f"(target <= {limit}): {ok}"
+                    )
+    if res.get("memory"):
+        g = res["memory"]["vaekit"]["growth_mib"]
+        lines.append(
+            f"- memory growth of vaekit over {a['memory_steps']} steps: {g:+.2f} MiB (target < 5): "
+            + ("met" if g < 5 else "MISSED")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -275,6 +294,16 @@ def figure(res, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _git_commit():
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()[:10] or None
+    except OSError:
+        return None
 
 
 def main(argv=None):
@@ -325,6 +354,12 @@ def main(argv=None):
         a.name = a.name + "_quick"
         a.figure = str(Path(a.out) / "ratios_quick.png")
     torch.set_num_threads(1)
+    if a.compiled:
+        # Every loss class (and K) compiles its own Loss.forward: more than dynamo's default 8 per code
+        # object in one process, after which it would silently run later contenders half-compiled.
+        import torch._dynamo as dynamo
+
+        dynamo.config.recompile_limit = 64
     t0 = time.time()
 
     def log(msg):
@@ -337,8 +372,17 @@ def main(argv=None):
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_at_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
         "versions": {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count()},
+        "git_commit": _git_commit(),
         "timing": [],
     }
+    os.makedirs(a.out, exist_ok=True)
+
+    def save():  # after every config: a partial run is never lost
+        res["wall_s"] = time.time() - t0
+        res["load_at_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        with open(Path(a.out) / f"{a.name}.json", "w") as f:
+            json.dump(res, f, indent=1)
+
     for cfg in a.configs:
         model, k = cfg.split(":")
         k = int(k)
@@ -347,13 +391,11 @@ def main(argv=None):
         log(f"{model} K={k}: timing {len(a.estimators)} estimators")
         res["timing"].append({"model": model, "k": k, "turn": a.turn, "rows": time_config(model, k, a, batches, log)})
         a.turn = base_turn
+        save()
     if a.memory_steps:
         log(f"memory over {a.memory_steps} steps")
         res["memory"] = memory(a, log)
-    res["wall_s"] = time.time() - t0
-    os.makedirs(a.out, exist_ok=True)
-    with open(Path(a.out) / f"{a.name}.json", "w") as f:
-        json.dump(res, f, indent=1)
+    save()
     md = markdown(res)
     (Path(a.out) / f"{a.name}.md").write_text(md)
     figure(res, a.figure)

@@ -47,14 +47,15 @@ def main(conn, spec: dict) -> None:
             if trainer is None:
                 raise RuntimeError("trainer failed to build")
             if cmd == "steps":
-                times = []
+                times, cpu_times = [], []
                 for _ in range(arg):
-                    x = unpack(train[order[step]])  # data prep is outside the timed region
-                    t0 = time.perf_counter()
+                    x = unpack(train[order[step % len(order)]])  # data prep is outside the timed region
+                    t0, c0 = time.perf_counter(), time.process_time()
                     trainer.step(x)
+                    cpu_times.append(time.process_time() - c0)  # this process's CPU time: load elsewhere hardly counts
                     times.append(time.perf_counter() - t0)
                     step += 1
-                conn.send({"ok": True, "times": times, "rss_mib": rss_mib(), "step": step})
+                conn.send({"ok": True, "times": times, "cpu_times": cpu_times, "rss_mib": rss_mib(), "step": step})
             elif cmd == "save":
                 torch.save(trainer.state(), arg)
                 conn.send({"ok": True, "info": trainer.info(), "step": step})

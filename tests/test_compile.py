@@ -117,6 +117,32 @@ def test_compiled_loss_matches_eager_inductor(name):
     _inductor_check(name)
 
 
+@pytest.mark.parametrize("make", ["reinforce_ma", "wake_sleep"])
+def test_a_loss_with_a_graph_break_inside_estimate_compiles_no_frame_per_call(make):
+    """A running baseline is read outside the graph (a graph break inside ``estimate``); the rest of
+    ``forward`` then runs natively inside the compiled caller. Its bookkeeping (the call counter,
+    the pending records) must stay out of dynamo, which would compile it anew on every call."""
+    torch.manual_seed(1234)
+    q, p = vaekit.BernoulliEncoder(D, H), vaekit.SigmoidBeliefNet(H, D)
+    if make == "reinforce_ma":
+        loss_fn = vaekit.Reinforce(q, p, n_samples=4, baselines=[vaekit.baselines.MovingAverage()])
+    else:
+        loss_fn = vaekit.WakeSleep(q, p, n_samples=4)
+    opt = torch.optim.Adam(loss_fn.parameters(), lr=1e-3)
+    counter = CompileCounterWithBackend("aot_eager")
+    step = vaekit.make_train_step(loss_fn, opt, backend=counter)
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    converted = []
+    for _ in range(8):
+        step(_data())
+        converted.append(counters["frames"]["total"])  # frames dynamo converted (compiled or found empty)
+    assert converted[-1] == converted[2], converted  # compiled on the first calls, nothing per call after
+    assert len(loss_fn.loss_history_) == 8
+
+
 @pytest.mark.parametrize("check_finite", [False, True])
 def test_repeated_calls_do_not_recompile(check_finite):
     """Training calls the compiled loss thousands of times: it must compile once, not per call.

@@ -16,6 +16,7 @@ __all__ = [
     "loo_logsumexp",
     "loo_mean",
     "with_grad",
+    "detach_if_grad",
     "self_normalized_weights",
     "weighted_sum",
     "dreg_path_term",
@@ -104,6 +105,17 @@ def loo_mean(x: Tensor) -> Tensor:
     return (prefix + suffix) / (k - 1)  # [..., K]
 
 
+def detach_if_grad(t: Tensor) -> Tensor:
+    """``t.detach()`` when ``t`` carries a gradient, else ``t`` itself (a detach is a dispatch of its own).
+
+    Example:
+        >>> x = torch.ones(2)
+        >>> detach_if_grad(x) is x, detach_if_grad(x.requires_grad_()).requires_grad
+        (True, False)
+    """
+    return t.detach() if t.requires_grad else t
+
+
 def self_normalized_weights(log_w: Tensor) -> Tensor:
     """Normalised importance weights ``w_j / sum_i w_i`` over the last dim, detached.
 
@@ -148,7 +160,7 @@ def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
         >>> weighted_sum(torch.tensor([1.0, 0.0]), torch.tensor([2.0, -float("inf")])).item()
         2.0
     """
-    return (weights * torch.where(weights > 0, values, torch.zeros_like(values))).sum(dim=-1)
+    return (weights * torch.where(weights > 0, values, 0.0)).sum(dim=-1)
 
 
 def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_stopped: Tensor) -> Tensor:
@@ -175,5 +187,14 @@ def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_sto
     return weighted_sum(coef.detach(), log_p - log_p_fixed_z - log_q_stopped)
 
 
+_EYES: dict[tuple[int, torch.device], Tensor] = {}
+
+
 def _eye(k: int, device: torch.device) -> Tensor:
-    return torch.eye(k, dtype=torch.bool, device=device)  # [K, K]
+    """The boolean ``[K, K]`` identity, built once per (K, device) in eager mode (a constant under torch.compile)."""
+    if torch.compiler.is_compiling() or torch.is_inference_mode_enabled():
+        return torch.eye(k, dtype=torch.bool, device=device)  # [K, K]
+    eye = _EYES.get((k, device))
+    if eye is None:
+        eye = _EYES[(k, device)] = torch.eye(k, dtype=torch.bool, device=device)
+    return eye

@@ -284,6 +284,35 @@ def test_nan_in_the_input_blames_the_input_not_a_model(kind):
     assert "GaussianEncoder" not in str(err.value) and "BernoulliDecoder" not in str(err.value)
 
 
+@pytest.mark.parametrize("sync_every", [1, 3])
+@pytest.mark.parametrize("what", ["x", "target"])
+def test_nan_in_a_later_input_blames_that_input_read_back_at_once_or_deferred(sync_every, what):
+    """Read back at once, a record holds no sums of the inputs (they are examined when the check
+    fires); deferred, it does. Either way a NaN input is named, and not a model."""
+    q, p = make_models(True)
+    loss_fn = IWAE(q, p, n_samples=2, sync_every=sync_every)
+    for _ in range(2):
+        loss_fn(_x(), target=_x())
+    bad = _x()
+    bad[0, 1] = math.nan
+    with pytest.raises(ValueError, match=f"input {what} of call 3 contains NaN") as err:
+        for _ in range(sync_every):
+            loss_fn(bad if what == "x" else _x(), target=bad if what == "target" else _x())
+    assert "GaussianEncoder" not in str(err.value) and "BernoulliDecoder" not in str(err.value)
+
+
+def test_the_dtype_check_follows_models_converted_after_the_first_call():
+    q, p = make_models(True, dtype=torch.float32)
+    loss_fn = IWAE(q, p, n_samples=2)
+    loss_fn(_x(torch.float32))  # float32 data and models: checked once, then remembered
+    q.double()  # converted on its own, not through the loss
+    with pytest.raises(TypeError, match=r"x has dtype torch.float32 but the models' parameters are torch.float64"):
+        loss_fn(_x(torch.float32))
+    p.double()
+    loss_fn(_x(torch.float64))
+    assert len(loss_fn.loss_history_) == 2
+
+
 class _ReturnsDistribution(InfNet):
     def __init__(self):
         super().__init__()

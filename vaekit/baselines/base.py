@@ -8,6 +8,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from vaekit._math import detach_if_grad
+
 __all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines", "follow_dtype"]
 
 
@@ -105,7 +107,7 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
         >>> apply_baselines([LeaveOneOut()], torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 2)).signal.tolist()
         [[-1.5, 0.0, 1.5]]
     """
-    current = signal.detach()
+    current = detach_if_grad(signal)
     shift: Tensor | None = None
     scale: Tensor | None = None
     penalty: Tensor | None = None
@@ -119,13 +121,13 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
             fit = baseline.fit_loss(current, b)
             if fit is not None:
                 penalty = fit if penalty is None else penalty + fit
-            b = b.detach()
+            b = detach_if_grad(b)
             # (raw - shift)/scale - b == (raw - (shift + b*scale)) / scale
             step = b if scale is None else b * scale
             shift = step if shift is None else shift + step
             current = current - b  # [B, K]
         if c is not None:
-            c = c.detach()
+            c = detach_if_grad(c)
             scale = c if scale is None else scale * c
             current = current / c  # [B, K]
     return CentredSignal(current, shift, scale, penalty, seen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from vaekit._math import detach_if_grad
 from vaekit.baselines.base import Baseline
 
 __all__ = ["InputDependentBaseline"]
@@ -52,4 +53,4 @@ class InputDependentBaseline(Baseline):
         return b.reshape(n, 1).to(signal.dtype)  # [B, 1]
 
     def fit_loss(self, signal: Tensor, baseline: Tensor) -> Tensor:
-        return (signal.detach() - baseline).pow(2).mean()
+        return (detach_if_grad(signal) - baseline).pow(2).mean()

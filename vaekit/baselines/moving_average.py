@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vaekit._math import detach_if_grad
 from vaekit.baselines.base import Baseline, follow_dtype
 
 __all__ = ["MovingAverage"]
@@ -52,7 +53,7 @@ class MovingAverage(Baseline):
 
     def update(self, signal: Tensor) -> None:
         follow_dtype(self, "value", signal)
-        batch_mean = signal.detach().mean()
+        batch_mean = detach_if_grad(signal).mean()
         # torch.where instead of a Python branch: no host sync on the first-update check.
         new = torch.where(self.n_updates > 0, self.decay * self.value + (1 - self.decay) * batch_mean, batch_mean)
         self.value.copy_(new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vaekit._math import detach_if_grad
 from vaekit.baselines.base import Baseline, follow_dtype
 
 __all__ = ["VarianceNormalization"]
@@ -65,7 +66,7 @@ class VarianceNormalization(Baseline):
 
     def update(self, signal: Tensor) -> None:
         follow_dtype(self, "variance", signal)
-        batch_var = signal.detach().var(unbiased=False)
+        batch_var = detach_if_grad(signal).var(unbiased=False)
         new = torch.where(self.n_updates > 0, self.decay * self.variance + (1 - self.decay) * batch_var, batch_var)
         self.variance.copy_(new)
         self.n_updates.add_(1)

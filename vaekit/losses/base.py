@@ -98,6 +98,7 @@ class Loss(nn.Module):
         self._calls = 0  # calls recorded so far (the index an error names)
         self._sleep: Tensor | None = None  # the sleep phase's log q of the current call, until recorded
         self._detached_verified = False
+        self._first_float: dict[int, Tensor | None] = {}  # per model: its first floating parameter (dtype check)
         self.log_p_: Tensor | None = None
         self.log_q_: Tensor | None = None
         self._more: tuple[Tensor, Tensor] | None = None  # further log p / log q the check covers (keep_log_weights)
@@ -108,7 +109,11 @@ class Loss(nn.Module):
         """Minus the batch mean of ``estimate(x, target)``, recorded; see the class docstring."""
         self._validate(x, target)
         tgt = x if target is None else target
-        self.log_p_ = self.log_q_ = self._sleep = self._more = None
+        compiling = torch.compiler.is_compiling()
+        if compiling:
+            self.log_p_ = self.log_q_ = self._sleep = self._more = None
+        else:  # nn.Module.__setattr__ costs microseconds per attribute; these are plain attributes
+            self.__dict__.update(log_p_=None, log_q_=None, _sleep=None, _more=None)
         try:
             bound = self.estimate(x, tgt)  # [B]
         except RuntimeError as err:  # a mistake in the inputs surfaces deep inside torch: name it
@@ -120,9 +125,19 @@ class Loss(nn.Module):
                 f"with B = {x.shape[0]}"
             )
         loss = -bound.mean()
-        record, kinds = self._record_of(loss.detach(), x, target)
-        sleep, self._sleep = self._sleep, None
-        (self._record_outside_graph if torch.compiler.is_compiling() else self._record)(record, kinds, sleep)
+        if compiling or _in_compiled_region() is not None:
+            # Traced, or run natively between the graphs of a compiled caller (a graph break in
+            # estimate, e.g. a baseline's read): the bookkeeping runs with dynamo off, which would
+            # otherwise compile it anew on every call (its counters change every call).
+            record, kinds = self._record_of(loss.detach(), x, target, with_inputs=True)
+            sleep, self._sleep = self._sleep, None
+            self._record_outside_graph(record, kinds, sleep)
+            return loss
+        # Eager: when this call's record is read back at once (every call on the CPU), the inputs
+        # need no sum of their own: they are examined only if the check fires (see _flush).
+        now = len(self._pending) + 1 >= self._every(x)
+        record, kinds = self._record_of(loss.detach(), x, target, with_inputs=not now)
+        self._record(record, kinds, self._sleep, (x, target) if now else None)
         return loss
 
     def estimate(self, x: Tensor, target: Tensor) -> Tensor:
@@ -142,20 +157,34 @@ class Loss(nn.Module):
         NaN or inf (the models are then not to blame), else ``FloatingPointError`` naming the first
         call whose log-probabilities were not finite, the model and the phase (wake or sleep).
         """
+        self._flush(None)
+
+    def _flush(self, inputs: tuple[Tensor, Tensor | None] | None) -> None:
+        # inputs: (x, target) of the last pending call when its record holds no sums of them.
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending = self._pending
+        self.__dict__["_pending"] = []
         first = self._calls - len(pending) + 1  # 1-based index of the first pending call
-        if all(r.shape == pending[0][0].shape for r, _ in pending):
+        if len(pending) == 1:
+            rows = [pending[0][0].tolist()]  # [1 + parts]: the one host-device sync
+        elif all(r.shape == pending[0][0].shape for r, _ in pending):
             rows = torch.stack([r for r, _ in pending]).tolist()  # [n, 1 + parts]: the one host-device sync
-        else:  # check_finite or the sleep phase changed between calls: rows of different widths
+        else:  # check_finite, the sleep phase or the sync interval changed between calls: rows of different widths
             rows = torch.cat([r for r, _ in pending]).tolist()
             rows = [
                 rows[i : i + r.shape[0]] for i, r in zip(_offsets([r for r, _ in pending]), (r for r, _ in pending))
             ]
         self._history.extend(row[0] for row in rows)
         for i, (row, (_, kinds)) in enumerate(zip(rows, pending)):
-            bad = [kind for kind, v in zip(kinds, row[1:]) if not math.isfinite(v)]
+            # log p = -inf is allowed (an impossible latent has weight 0); NaN, +inf and any other non-finite are not.
+            bad = [kind for kind, v in zip(kinds, row[1:]) if not (math.isfinite(v) or (kind == _LOG_P and v < 0))]
+            if bad and inputs is not None and i == len(rows) - 1:  # the inputs were not summed: examine them now
+                bad += [
+                    kind
+                    for kind, t in zip((_X, _TARGET), inputs)
+                    if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all())
+                ]
             if bad:  # the input first: a NaN in x makes every model's output NaN too
                 error = ValueError if bad[-1] in (_X, _TARGET) else FloatingPointError
                 raise error(self._message(first + i, bad[-1] if error is ValueError else bad[0]))
@@ -186,7 +215,10 @@ class Loss(nn.Module):
         _check_target(target, gen)
         log_p = gen.log_prob(target, z)
         _check_shape(log_p, (b, k), self.gen_model, "log_prob")
-        self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
+        if torch.compiler.is_compiling():
+            self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
+        else:  # detached views, set without nn.Module.__setattr__ (plain attributes)
+            self.__dict__.update(log_p_=log_p.detach(), log_q_=log_q.detach())
         return z, log_p, log_q
 
     def keep_log_weights(
@@ -218,8 +250,12 @@ class Loss(nn.Module):
         _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
         log_q = _called(self.inf_net, self.inf_net(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
         _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
-        self._sleep = _stored(log_q.squeeze(1))  # [n]
-        return log_q.squeeze(1)  # [n]
+        log_q = log_q.squeeze(1)  # [n]
+        if torch.compiler.is_compiling():
+            self._sleep = _stored(log_q)
+        else:
+            self.__dict__["_sleep"] = log_q.detach()
+        return log_q
 
     def stopped_terms(self, z: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """The two extra inputs of DReG-style gradients: ``(log_q_stopped, log_p_fixed_z)``, ``[B, K]`` each.
@@ -267,12 +303,21 @@ class Loss(nn.Module):
                     f"{name}: target must be a tensor with the batch size of x ({x.shape[0]}); got {_describe(target)}"
                 )
         for what, t, model in (("x", x, self.inf_net), ("target", target, self.gen_model)):
-            dtype = _float_dtype(model)
-            if t is not None and dtype is not None and t.is_floating_point() and t.dtype != dtype:
+            if t is None or not t.is_floating_point():
+                continue
+            compiling = torch.compiler.is_compiling()  # traced: no Python-side cache (guards on it)
+            first = None if compiling else self._first_float.get(id(model))  # its first floating parameter
+            if first is not None and t.dtype == first.dtype:  # .to()/.double() convert it in place
+                continue
+            first = _first_float(model)
+            dtype = None if first is None else first.dtype
+            if dtype is not None and t.dtype != dtype:
                 raise TypeError(
                     f"{name}: {what} has dtype {t.dtype} but the models' parameters are {dtype}; convert the data "
                     f"({what}.to({dtype})) or the loss (loss_fn.to({t.dtype}))"
                 )
+            if not compiling:
+                self._first_float[id(model)] = first
 
     def _diagnose(self, err: RuntimeError, x: Tensor, target: Tensor | None) -> None:
         """Turn a torch error caused by a common input mistake into a vaekit error that says so."""
@@ -291,40 +336,54 @@ class Loss(nn.Module):
                     f"clean the data before the loss"
                 ) from err
 
-    def _record_of(self, loss: Tensor, x: Tensor, target: Tensor | None) -> tuple[Tensor, tuple[int, ...]]:
-        """``[loss, one fused sum per checked tensor]`` and which part each sum checks.
+    def _every(self, x: Tensor) -> int:
+        return self.sync_every if self.sync_every is not None else (1 if x.device.type == "cpu" else 100)
 
-        A sum is finite iff every entry is (up to overflow): one reduction per tensor, and the
-        part that fails names the model and the phase exactly.
+    def _record_of(
+        self, loss: Tensor, x: Tensor, target: Tensor | None, *, with_inputs: bool
+    ) -> tuple[Tensor, tuple[int, ...]]:
+        """``[loss, one sum per checked tensor]`` and which part each sum checks.
+
+        A sum is finite iff every entry is (up to overflow); a ``log p`` sum of ``-inf`` is allowed
+        (:meth:`_flush` decides on the host). One reduction per tensor, and the part that fails
+        names the model and the phase exactly. ``with_inputs``: also sum ``x`` and ``target``
+        (when the record is read back later than this call, which no longer holds the inputs).
         """
         if not self.check_finite or self.log_p_ is None or self.log_q_ is None:
             return loss.reshape(1), ()
-        log_p_sum, log_q_sum = self.log_p_.sum().clamp_min(-1.0), self.log_q_.sum()
-        # clamp_min: log p = -inf (an impossible latent) is allowed; NaN passes clamp unchanged.
+        log_p_sum, log_q_sum = self.log_p_.sum(), self.log_q_.sum()
         if self._more is not None:
-            log_p_sum = log_p_sum + self._more[0].sum().clamp_min(-1.0)
+            log_p_sum = log_p_sum + self._more[0].sum()  # -inf stays -inf; NaN or +inf stays bad
             log_q_sum = log_q_sum + self._more[1].sum()
             self._more = None
         parts, kinds = [loss, log_p_sum, log_q_sum], [_LOG_P, _LOG_Q]
         if self._sleep is not None:
             parts.append(self._sleep.sum())
             kinds.append(_SLEEP)
-        for kind, t in ((_X, x), (_TARGET, target)):
-            if t is not None and t.is_floating_point():
-                parts.append(t.sum().to(loss.dtype))
-                kinds.append(kind)
+        if with_inputs:
+            for kind, t in ((_X, x), (_TARGET, target)):
+                if t is not None and t.is_floating_point():
+                    s = t.sum()
+                    parts.append(s if s.dtype == loss.dtype else s.to(loss.dtype))
+                    kinds.append(kind)
         return torch.stack(parts), tuple(kinds)  # [1 + parts]
 
-    def _record(self, record: Tensor, kinds: tuple[int, ...], sleep: Tensor | None) -> None:
+    def _record(
+        self,
+        record: Tensor,
+        kinds: tuple[int, ...],
+        sleep: Tensor | None,
+        inputs: tuple[Tensor, Tensor | None] | None = None,
+    ) -> None:
         # Stores one device vector: no sync here. Under torch.compile it runs outside the graph
         # (_record_outside_graph): traced, the append would make dynamo guard on the list's length
         # and recompile every call. Eager calls skip that wrapper's cost (a few microseconds).
-        self.sleep_log_q_ = sleep
+        d = self.__dict__
+        d["sleep_log_q_"], d["_sleep"] = sleep, None
         self._pending.append((record, kinds))
-        self._calls += 1
-        every = self.sync_every if self.sync_every is not None else (1 if record.device.type == "cpu" else 100)
-        if len(self._pending) >= every:
-            self.flush()
+        d["_calls"] = self._calls + 1
+        if len(self._pending) >= self._every(record):
+            self._flush(inputs)
 
     def _record_copies(self, record: Tensor, kinds: tuple[int, ...], sleep: Tensor | None) -> None:
         # Outputs of a CUDA-graph replay live in memory that the next replay overwrites: keep copies.
@@ -380,6 +439,16 @@ class Loss(nn.Module):
             )
 
 
+def _no_callback() -> None:
+    return None
+
+
+# Not None while a torch.compile'd caller is active (its frame-evaluation callback); a C getter.
+_in_compiled_region = getattr(
+    getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _no_callback
+)
+
+
 def _stored(t: Tensor) -> Tensor:
     """A detached view in eager mode (no copy per step). Under torch.compile a copy: a graph output
     that is a detached view of an intermediate (log_prob's movedim) breaks AOT autograd's view
@@ -397,9 +466,15 @@ def _offsets(rows: list[Tensor]) -> list[int]:
 
 def _float_dtype(module: nn.Module) -> torch.dtype | None:
     """The dtype of the module's first floating-point parameter, None if it has none."""
+    first = _first_float(module)
+    return None if first is None else first.dtype
+
+
+def _first_float(module: nn.Module) -> Tensor | None:
+    """The module's first floating-point parameter, None if it has none."""
     for w in module.parameters():
         if w.is_floating_point():
-            return w.dtype
+            return w
     return None
 
 

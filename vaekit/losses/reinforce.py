@@ -8,7 +8,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from vaekit._math import with_grad
+from vaekit._math import detach_if_grad
 from vaekit.baselines import Baseline, apply_baselines, update_baselines
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
@@ -49,18 +49,31 @@ def reinforce_estimate(
         [-1.0, -1.0]
     """
     log_w = log_p - log_q  # [B, K]
-    bound = log_w.mean(dim=-1)  # [B]
-    # An impossible latent (log p = -inf) makes the bound -inf; masked with torch.where it adds no
-    # term to the surrogate, whose value must stay finite (with_grad subtracts it from itself).
-    possible = torch.isfinite(log_w)  # [B, K]
-    zero = torch.zeros_like(log_w)
-    signal = torch.where(possible, log_w.detach(), zero)  # [B, K]
-    if baseline is not None:
-        signal = signal - baseline.detach()
-    if scale is not None:
-        signal = signal / scale.detach()
-    surrogate = (torch.where(possible, log_w, zero) + torch.where(possible, signal, zero) * log_q).mean(dim=-1)  # [B]
-    return with_grad(bound, surrogate)
+    lw = log_w.detach()
+    return _reinforce(log_w, log_q, lw, _finite_or_zero(lw), baseline, scale)
+
+
+def _finite_or_zero(t: Tensor) -> Tensor:
+    """``t`` where finite, 0 elsewhere (one kernel; its gradient is masked the same way)."""
+    return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _reinforce(
+    log_w: Tensor, log_q: Tensor, lw: Tensor, signal: Tensor, baseline: Tensor | None, scale: Tensor | None
+) -> Tensor:
+    """The body of :func:`reinforce_estimate` from ``log_w`` ``[B, K]``, its detached copy ``lw`` and
+    ``signal = _finite_or_zero(lw)`` (what a caller that also feeds baselines computed already)."""
+    bound = lw.mean(dim=-1)  # [B]: the value (-inf with an impossible latent)
+    # An impossible latent (log p = -inf) adds no term to the surrogate: log w and its centred
+    # signal are masked to 0 there (the surrogate's value must stay finite: it is subtracted from itself).
+    if baseline is not None or scale is not None:
+        if baseline is not None:
+            signal = signal - detach_if_grad(baseline)
+        if scale is not None:
+            signal = signal / detach_if_grad(scale)
+        signal = torch.where(torch.isfinite(lw), signal, 0.0)  # [B, K]
+    surrogate = (_finite_or_zero(log_w) + signal * log_q).mean(dim=-1)  # [B]
+    return bound + (surrogate - surrogate.detach())  # value: the bound; gradient: the surrogate's
 
 
 class Reinforce(Loss):
@@ -136,12 +149,13 @@ class Reinforce(Loss):
         _, log_p, log_q = self.draw(x, target, reparam=False)
         if len(self.baselines) == 0:
             return reinforce_estimate(log_p, log_q)
-        log_w = (log_p - log_q).detach()  # [B, K]
+        log_w = log_p - log_q  # [B, K]
+        lw = log_w.detach()
         # Baselines see 0 for an impossible sample (log w = -inf), so no running state turns -inf.
-        signal = torch.where(torch.isfinite(log_w), log_w, torch.zeros_like(log_w))  # [B, K]
+        signal = _finite_or_zero(lw)  # [B, K]
         stages = cast(Sequence[Baseline], self.baselines)  # a ModuleList of Baseline objects
         centred = apply_baselines(stages, signal, x)
-        bound = reinforce_estimate(log_p, log_q, centred.shift, scale=centred.scale)  # [B]
+        bound = _reinforce(log_w, log_q, lw, signal, centred.shift, centred.scale)  # [B]
         if self.training and torch.is_grad_enabled():
             update_baselines(stages, centred.seen)  # after use: the estimate above stays unbiased
         if centred.fit_loss is None:

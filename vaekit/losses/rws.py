@@ -46,10 +46,15 @@ def rws_estimate(
         [0.2231]
     """
     _check_weight(wake_weight, sleep_log_q, "rws_estimate")
-    log_w = log_p - log_q  # [B, K]
-    wt = self_normalized_weights(log_w)  # [B, K]
-    surrogate = weighted_sum(wt, log_p) + wake_weight * weighted_sum(wt, log_q)  # [B]
-    return _with_sleep(logmeanexp(log_w, dim=-1), surrogate, sleep_log_q, wake_weight)
+    lw = log_p.detach() - log_q.detach()  # [B, K]: the weights and the value need no gradient
+    wt = self_normalized_weights(lw)  # [B, K]
+    if wake_weight == 1:  # one masked sum (the default): wake-theta and wake-phi share the weights
+        surrogate = weighted_sum(wt, log_p + log_q)  # [B]
+    elif wake_weight == 0:
+        surrogate = weighted_sum(wt, log_p)
+    else:
+        surrogate = weighted_sum(wt, log_p + wake_weight * log_q)
+    return _with_sleep(logmeanexp(lw, dim=-1), surrogate, sleep_log_q, wake_weight)
 
 
 def rws_dreg_estimate(
