@@ -29,7 +29,7 @@ PAPER = {
         -84.78,
         "IWAE paper (Burda, Grosse & Salakhutdinov, ICLR 2016), one stochastic layer (50 units, hidden "
         "200-200), IWAE k=50: test NLL **84.78** nats (IWAE bound with k=5000, i.e. -84.78) after 3280 "
-        "epochs",
+        "passes over its own training set (its binarization and split are its own)",
     ),
 }
 TITLES = {
@@ -72,7 +72,7 @@ so it is not comparable across rows; the test bound is. One intra-op thread; CPU
 are process time (`time.process_time`), on a CPU shared with other jobs.
 
 **How far a CPU budget gets.** A few thousand steps of batch 24 are about one epoch of the 50000
-training images; the papers trained for thousands of epochs (the IWAE paper 3280 passes). The
+training images; the papers trained for far longer (the IWAE paper for 3280 passes). The
 bounds below are therefore tens of nats short of the published numbers, and the rankings are
 those of early training, not of converged models: these tables show the papers' setups running
 end to end with vaekit's estimators and evaluator, not a reproduction of the published figures.
@@ -135,7 +135,11 @@ def main() -> None:
         done = {(e[0]["estimator"], e[0]["K"]) for e in entries}
         missing = [f"{e} K={k}" for e, k in PLANNED[part] if (e, k) not in done]
         if missing:
-            lines += ["", f"**Not finished within this session's CPU budget:** {', '.join(missing)}."]
+            lines += [
+                "",
+                f"**Not finished:** {', '.join(missing)}: planned with the same steps and evaluation, but the "
+                "session's wall-clock window ran out on a CPU shared with other jobs.",
+            ]
         ref, words = PAPER[part]
         lines += ["", f"Published reference: {words}."]
         if entries:
