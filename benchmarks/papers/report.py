@@ -52,8 +52,8 @@ Measured by `benchmarks/papers/run.py` (commands at the top of that file); table
 **Data and models.** The statically binarized MNIST of `../shared/data/binarized_mnist.npz` (50000
 training, 10000 test images). SBN: a linear sigmoid belief net with three stochastic layers of 200
 units and the matching layered q(z1|x) q(z2|z1) q(z3|z2) (the VIMCO paper's model), trained with
-VIMCO, NVIL (`Reinforce` with `nvil_baselines`: input-dependent baseline net 784-100-1, running
-mean and variance normalisation) and RWS (wake-phi) at K = 2, 5, 50. Gaussian VAE: the IWAE
+VIMCO, NVIL (`Reinforce` with `nvil_baselines`: a running mean, an input-dependent baseline net
+784-100-1 (tanh) and variance normalisation) and RWS (wake-phi) at K = 2, 5, 50. Gaussian VAE: the IWAE
 paper's one-stochastic-layer model (784-200-200-50, tanh, Bernoulli likelihood) trained with
 IWAE (pathwise), DReG, VR (alpha = 0.5, pathwise) and TVO (score function, the default
 log-uniform partition) at K = 50, the k of the IWAE paper's 84.78 figure.
@@ -69,10 +69,11 @@ every row, the differences between rows are paired: the column "vs VIMCO" (SBN) 
 standard error, which is far smaller than the ± of either bound. The train objective is each
 estimator's own objective (IWAE_K, VR, TVO, ...) averaged over the last 200 training minibatches,
 so it is not comparable across rows; the test bound is. One intra-op thread; CPU seconds
-are process time (`time.process_time`), on a CPU shared with other jobs.
+are process time (`time.process_time`), on a CPU shared with other jobs, which inflates them: the
+same evaluation (same model, same K) took 202 to 256 CPU seconds for the SBN as the load varied.
 
-**How far a CPU budget gets.** A few thousand steps of batch 24 are about one epoch of the 50000
-training images; the papers trained for far longer (the IWAE paper for 3280 passes). The
+**How far a CPU budget gets.** 2000 steps of batch 24 are 48000 images, just under one epoch of
+the 50000 training images; the papers trained for far longer (the IWAE paper for 3280 passes). The
 bounds below are therefore tens of nats short of the published numbers, and the rankings are
 those of early training, not of converged models: these tables show the papers' setups running
 end to end with vaekit's estimators and evaluator, not a reproduction of the published figures.
