@@ -126,13 +126,27 @@ def _detached_call(net: nn.Module, inp: Tensor) -> Tensor:
 
 
 def _bernoulli_elem(logits: Tensor, value: Tensor) -> Tensor:
-    """log Bernoulli(value; sigmoid(logits)) per unit: ``[..., H]``."""
-    return -F.binary_cross_entropy_with_logits(logits, value, reduction="none")
+    """log Bernoulli(value; sigmoid(logits)) per unit, ``value * logits - softplus(logits)``: ``[..., H]``.
+
+    Two elementwise passes instead of the several of ``binary_cross_entropy_with_logits`` (same
+    value; ``softplus`` is evaluated stably for both signs of the logits).
+    """
+    return value * logits - F.softplus(logits)
 
 
 def _bernoulli_log_prob(logits: Tensor, value: Tensor) -> Tensor:
     """log Bernoulli(value; sigmoid(logits)) summed over the last dim: ``[..., H] -> [...]``."""
-    return _bernoulli_elem(logits, value).sum(-1)
+    return (value * logits).sum(-1) - F.softplus(logits).sum(-1)
+
+
+def _bernoulli_data_log_prob(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x | z_1) of data ``x`` ``[B, D]`` under logits ``[B, *S, D]``: ``[B, *S]``.
+
+    The ``sum_d x_d * logit_d`` term is one batched matrix-vector product (x is shared by the S
+    samples), so only ``softplus`` runs elementwise over the ``[B, *S, D]`` logits.
+    """
+    dot = torch.bmm(logits.reshape(logits.shape[0], -1, logits.shape[-1]), x.to(logits.dtype).unsqueeze(-1))
+    return dot.reshape(logits.shape[:-1]) - F.softplus(logits).sum(-1)  # [B, *S]
 
 
 def _normal_elem(value: Tensor, loc: Tensor, log_scale: Tensor) -> Tensor:
@@ -442,8 +456,7 @@ class _LayeredGenModel(GenModel):
         _check_z(self, "log_prob", z, self.layer_sizes)
         self._support(x)
         x_logits, z_params = self._params(z)
-        xs = x.reshape(x.shape[0], *([1] * (z.dim() - 2)), x.shape[-1]).expand_as(x_logits)  # [B, *S, D]
-        return self._log_prior(z, z_params) + _bernoulli_log_prob(x_logits, xs)  # [B, K]
+        return self._log_prior(z, z_params) + _bernoulli_data_log_prob(x_logits, x)  # [B, K]
 
     def log_prob_layers(self, x: Tensor, z: Tensor) -> Tensor:
         """Per-layer terms of ``log p(x, z)``, ``[B, K, L + 1]``: entry 0 is ``log p(x | z_1)``, entry l is
@@ -451,8 +464,7 @@ class _LayeredGenModel(GenModel):
         _check_x(self, x, self.data_dim)
         _check_z(self, "log_prob_layers", z, self.layer_sizes)
         x_logits, z_params = self._params(z)
-        xs = x.reshape(x.shape[0], *([1] * (z.dim() - 2)), x.shape[-1]).expand_as(x_logits)  # [B, *S, D]
-        data = _bernoulli_log_prob(x_logits, xs).unsqueeze(-1)  # [B, K, 1]
+        data = _bernoulli_data_log_prob(x_logits, x).unsqueeze(-1)  # [B, K, 1]
         return torch.cat([data, _layer_sums(self._prior_elem(z, z_params), self.layer_sizes)], dim=-1)
 
     def log_prior(self, z: Tensor) -> Tensor:
