@@ -16,6 +16,7 @@ __all__ = [
     "loo_logsumexp",
     "loo_mean",
     "with_grad",
+    "zero_with_grad",
     "detach_if_grad",
     "self_normalized_weights",
     "weighted_sum",
@@ -122,7 +123,7 @@ def self_normalized_weights(log_w: Tensor) -> Tensor:
     Shapes:
         log_w: ``[..., K]``; returns ``[..., K]`` summing to 1 on the last dim.
     """
-    return torch.softmax(log_w.detach(), dim=-1)
+    return torch.softmax(detach_if_grad(log_w), dim=-1)
 
 
 def with_grad(value: Tensor, surrogate: Tensor) -> Tensor:
@@ -142,15 +143,36 @@ def with_grad(value: Tensor, surrogate: Tensor) -> Tensor:
         >>> y.backward(); (y.item(), t.grad.item())
         (7.0, 3.0)
     """
-    return value.detach() + (surrogate - surrogate.detach())
+    return detach_if_grad(value) + zero_with_grad(surrogate)
+
+
+def zero_with_grad(surrogate: Tensor) -> Tensor:
+    """``surrogate - surrogate.detach()``: exactly zero in value, the gradient of ``surrogate``.
+
+    The gradient half of :func:`with_grad`. An estimator whose value already sits in a tensor on
+    the gradient path adds it to that tensor instead (one kernel fewer than a separate value and
+    surrogate): e.g. REINFORCE's ``log w + l * zero_with_grad(log q)`` has the value ``log w`` and
+    the gradient ``grad log w + l grad log q``. Entries must be finite (``inf - inf`` is NaN).
+
+    Shapes:
+        surrogate: any; returns the same shape, all zeros.
+
+    Example:
+        >>> import torch
+        >>> t = torch.tensor(2.0, requires_grad=True)
+        >>> y = 5.0 + zero_with_grad(t * t)
+        >>> y.backward(); (y.item(), t.grad.item())
+        (5.0, 4.0)
+    """
+    return surrogate - surrogate.detach()
 
 
 def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
     """``sum_k weights_k * values_k`` over the last dim, reading ``0 * (-inf)`` as 0.
 
     A self-normalised weight is exactly 0 where a log-weight is ``-inf`` (an impossible latent),
-    and its value there may be ``-inf`` too; the product would be NaN. Masked with ``torch.where``,
-    the entry contributes 0 to the value and no gradient.
+    and its value there may be ``-inf`` too; the product would be NaN. Masked (``masked_fill``
+    where the weight is 0), the entry contributes 0 to the value and no gradient.
 
     Shapes:
         weights, values: ``[..., K]``; returns ``[...]``.
@@ -160,7 +182,7 @@ def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
         >>> weighted_sum(torch.tensor([1.0, 0.0]), torch.tensor([2.0, -float("inf")])).item()
         2.0
     """
-    return (weights * torch.where(weights > 0, values, 0.0)).sum(dim=-1)
+    return (weights * values.masked_fill(weights == 0, 0.0)).sum(dim=-1)
 
 
 def dreg_path_term(coef: Tensor, log_p: Tensor, log_p_fixed_z: Tensor, log_q_stopped: Tensor) -> Tensor:

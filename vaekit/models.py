@@ -17,11 +17,12 @@ import copy
 import typing
 from abc import ABCMeta, abstractmethod
 
+import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Transform
 from torch.distributions.transforms import _InverseTransform
 
-__all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel", "detached"]
+__all__ = ["InfNet", "GenModel", "DistributionInfNet", "DistributionGenModel", "detached", "set_plain_attrs"]
 
 
 class InfNet(nn.Module, metaclass=ABCMeta):
@@ -124,6 +125,27 @@ class GenModel(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         """Draw ``n`` pairs from p(x, z): ``(x [n, *x_shape], z [n, *z_shape])``."""
+
+
+def set_plain_attrs(module: nn.Module, **attrs: typing.Any) -> None:
+    """Set plain attributes (``params_``, cached tensors: never parameters, buffers or submodules) on a hot path.
+
+    ``nn.Module.__setattr__`` checks every value against the module's parameters, buffers and
+    submodules, a few microseconds per attribute and step; a plain attribute needs none of that,
+    so in eager mode the values go straight into the instance dict. While ``torch.compile``
+    traces, the normal ``setattr`` (dynamo tracks it).
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Linear(2, 1)
+        >>> set_plain_attrs(m, params_={"w": torch.ones(1)}); m.params_["w"].tolist()
+        [1.0]
+    """
+    if torch.compiler.is_compiling():
+        for name, value in attrs.items():
+            setattr(module, name, value)
+    else:
+        module.__dict__.update(attrs)
 
 
 def _params_of(dist: Distribution) -> dict[str, Tensor]:

@@ -109,6 +109,41 @@ def test_binary_data_of_any_dtype_pass_the_check():
         check(x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_the_float_support_check_agrees_with_the_direct_comparison(dtype):
+    """The check sums |x (x - 1)|: it must flag exactly the data that (x != 0) & (x != 1) flags,
+    at the edges too (tiny and subnormal values, values next to 1, -0.0, +-inf, NaN, huge values)."""
+    info = torch.finfo(dtype)
+    edges = [
+        0.0,
+        1.0,
+        -0.0,
+        info.tiny,
+        info.smallest_normal / 4,
+        info.eps,
+        1 - info.eps / 2,
+        1 + info.eps,
+        -info.tiny,
+        2.0,
+        0.5,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        info.max,
+        -info.max,
+    ]
+    for v in edges:
+        x = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], dtype=dtype)
+        x[1, 1] = v
+        outside = bool(((x != 0) & (x != 1)).any())
+        check = BinarySupportCheck("M", every=1)
+        if outside:
+            with pytest.raises(ValueError):
+                check(x)
+        else:
+            check(x)
+
+
 # -- log-densities against torch.distributions ----------------------------------------------------
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_lean_log_probs_and_gradients_match_torch_distributions(name):

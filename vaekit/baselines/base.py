@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from vaekit._math import detach_if_grad
 
-__all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines", "follow_dtype"]
+__all__ = ["Baseline", "CentredSignal", "apply_baselines", "update_baselines", "follow_dtype", "ema_update_"]
 
 
 class Baseline(nn.Module):
@@ -169,3 +169,25 @@ def follow_dtype(module: nn.Module, name: str, like: Tensor) -> Tensor:
         buf = buf.to(like.dtype)
         setattr(module, name, buf)  # a registered buffer: stays in state_dict
     return buf
+
+
+def ema_update_(state: Tensor, value: Tensor, decay: float, first: Tensor) -> None:
+    """In place: ``state <- value`` at the first update, else ``decay * state + (1 - decay) * value``.
+
+    The running estimates of vaekit's baselines (``MovingAverage``, ``VarianceNormalization``,
+    ``NVIL``'s per-layer state). ``first`` is a bool tensor (e.g. ``n_updates == 0``), so there is
+    no host-device sync, and nothing is traced differently on the first call (capturable). Two
+    kernels: a ``lerp`` and a ``where`` written into ``state``.
+
+    Shapes:
+        state, value: broadcastable to ``state``'s shape; first: broadcastable (usually ``[]``).
+
+    Example:
+        >>> import torch
+        >>> s = torch.zeros(())
+        >>> ema_update_(s, torch.tensor(4.0), 0.5, torch.tensor(True)); s.item()
+        4.0
+        >>> ema_update_(s, torch.tensor(0.0), 0.5, torch.tensor(False)); s.item()
+        2.0
+    """
+    torch.where(first, value, state.lerp(value, 1.0 - decay), out=state)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from vaekit._math import detach_if_grad
-from vaekit.baselines.base import Baseline, follow_dtype
+from vaekit.baselines.base import Baseline, ema_update_, follow_dtype
 
 __all__ = ["MovingAverage"]
 
@@ -52,11 +52,8 @@ class MovingAverage(Baseline):
         return follow_dtype(self, "value", signal).clone()  # a copy: update() writes the buffer in place
 
     def update(self, signal: Tensor) -> None:
-        follow_dtype(self, "value", signal)
-        batch_mean = detach_if_grad(signal).mean()
-        # torch.where instead of a Python branch: no host sync on the first-update check.
-        new = torch.where(self.n_updates > 0, self.decay * self.value + (1 - self.decay) * batch_mean, batch_mean)
-        self.value.copy_(new)
+        value = follow_dtype(self, "value", signal)
+        ema_update_(value, detach_if_grad(signal).mean(), self.decay, self.n_updates == 0)
         self.n_updates.add_(1)
 
     def extra_repr(self) -> str:

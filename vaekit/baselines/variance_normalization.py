@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from vaekit._math import detach_if_grad
-from vaekit.baselines.base import Baseline, follow_dtype
+from vaekit.baselines.base import Baseline, ema_update_, follow_dtype
 
 __all__ = ["VarianceNormalization"]
 
@@ -65,10 +65,8 @@ class VarianceNormalization(Baseline):
         return None, self.scale(signal)
 
     def update(self, signal: Tensor) -> None:
-        follow_dtype(self, "variance", signal)
-        batch_var = detach_if_grad(signal).var(unbiased=False)
-        new = torch.where(self.n_updates > 0, self.decay * self.variance + (1 - self.decay) * batch_var, batch_var)
-        self.variance.copy_(new)
+        variance = follow_dtype(self, "variance", signal)
+        ema_update_(variance, detach_if_grad(signal).var(unbiased=False), self.decay, self.n_updates == 0)
         self.n_updates.add_(1)
 
     def extra_repr(self) -> str:

@@ -18,7 +18,7 @@ from torch.distributions import Bernoulli, Independent, OneHotCategorical
 
 from vaekit.latents.mlp import mlp
 from vaekit.latents.noise import gumbel_noise
-from vaekit.models import GenModel, InfNet
+from vaekit.models import GenModel, InfNet, set_plain_attrs
 
 __all__ = ["CategoricalEncoder", "CategoricalDecoder"]
 
@@ -75,7 +75,7 @@ class CategoricalEncoder(InfNet):
 
     def forward(self, x: Tensor) -> CategoricalEncoder:
         logits = self.net(x).unflatten(-1, (self.n_vars, self.n_classes))  # [B, D, C]
-        self.params_ = {"logits": logits}
+        set_plain_attrs(self, params_={"logits": logits})
         return self
 
     def sample(self, n_samples: int) -> Tensor:
@@ -137,8 +137,8 @@ class CategoricalDecoder(GenModel):
         self.validate_args = validate_args
 
     def forward(self, x: Tensor, z: Tensor) -> CategoricalDecoder:
-        self._z, self._x_logits = z, self.net(z.flatten(-2))  # [B, K, data_dim]
-        self.params_ = {"prior_logits": self.prior_logits, "logits": self._x_logits}
+        x_logits = self.net(z.flatten(-2))  # [B, K, data_dim]
+        set_plain_attrs(self, _z=z, _x_logits=x_logits, params_={"prior_logits": self.prior_logits, "logits": x_logits})
         return self
 
     def log_prior(self, z: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from vaekit.latents.bernoulli import (
     lean_decoder_log_prob,
 )
 from vaekit.latents.mlp import mlp
-from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet
+from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet, set_plain_attrs
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -88,7 +88,7 @@ class GaussianEncoder(DistributionInfNet):
             super().forward(x)
             return self
         mu, log_sigma = self.net(x).chunk(2, dim=-1)  # [B, H] each
-        self.params_ = {"loc": mu, "scale": log_sigma.exp()}
+        set_plain_attrs(self, params_={"loc": mu, "scale": log_sigma.exp()})
         return self
 
     def _params(self) -> tuple[Tensor, Tensor]:
@@ -193,8 +193,8 @@ class BernoulliDecoder(DistributionGenModel):
             super().forward(x, z)
             return self
         logits = self.net(z)  # [B, K, D]
-        self._lean = (z, logits)  # reused by log_prob for the same z: one decoder pass per step
-        self.params_ = {"prior_loc": self.prior_loc, "prior_scale": self.prior_scale, "logits": logits}
+        params = {"prior_loc": self.prior_loc, "prior_scale": self.prior_scale, "logits": logits}
+        set_plain_attrs(self, _lean=(z, logits), params_=params)  # _lean: one decoder pass per step
         return self
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:

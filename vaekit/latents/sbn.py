@@ -23,7 +23,7 @@ from vaekit.latents.bernoulli import (
     lean_decoder_log_prob,
 )
 from vaekit.latents.mlp import mlp
-from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet
+from vaekit.models import DistributionGenModel, DistributionInfNet, InfNet, set_plain_attrs
 
 __all__ = ["BernoulliEncoder", "SigmoidBeliefNet"]
 
@@ -90,7 +90,7 @@ class BernoulliEncoder(DistributionInfNet):
         if self.validate_args:
             super().forward(x)
             return self
-        self.params_ = {"logits": self.net(x)}  # [B, H]
+        set_plain_attrs(self, params_={"logits": self.net(x)})  # [B, H]
         return self
 
     def _logits(self) -> Tensor:
@@ -183,8 +183,8 @@ class SigmoidBeliefNet(DistributionGenModel):
             super().forward(x, z)
             return self
         logits = self.net(z)  # [B, K, D]
-        self._lean = (z, logits)  # reused by log_prob for the same z: one decoder pass per step
-        self.params_ = {"prior_logits": self.prior_logits, "logits": logits}
+        # _lean: reused by log_prob for the same z (one decoder pass per step)
+        set_plain_attrs(self, _lean=(z, logits), params_={"prior_logits": self.prior_logits, "logits": logits})
         return self
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
@@ -202,6 +202,8 @@ class SigmoidBeliefNet(DistributionGenModel):
         if self.validate_args:
             return super().sample(n)
         with torch.no_grad():
-            z = bernoulli_sample(self.prior_logits.expand(n, -1), generator=self.generator)  # [n, H]
+            z = bernoulli_sample(
+                self.prior_logits, (n,), dim=0, generator=self.generator
+            )  # [n, H]: sigmoid of [H] once
             x = bernoulli_sample(self.net(z), generator=self.generator)  # [n, D]
         return x, z

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vaekit.models import GenModel, InfNet
+from vaekit._math import detach_if_grad
+from vaekit.models import GenModel, InfNet, set_plain_attrs
 
 __all__ = ["Loss"]
 
@@ -110,10 +111,7 @@ class Loss(nn.Module):
         self._validate(x, target)
         tgt = x if target is None else target
         compiling = torch.compiler.is_compiling()
-        if compiling:
-            self.log_p_ = self.log_q_ = self._sleep = self._more = None
-        else:  # nn.Module.__setattr__ costs microseconds per attribute; these are plain attributes
-            self.__dict__.update(log_p_=None, log_q_=None, _sleep=None, _more=None)
+        set_plain_attrs(self, log_p_=None, log_q_=None, _sleep=None, _more=None)
         try:
             bound = self.estimate(x, tgt)  # [B]
         except RuntimeError as err:  # a mistake in the inputs surfaces deep inside torch: name it
@@ -207,7 +205,7 @@ class Loss(nn.Module):
         """
         k, b = self.n_samples, x.shape[0]
         inf = _called(self.inf_net, self.inf_net(x), "inf_net(x)")
-        z = inf.rsample(k) if reparam else inf.sample(k).detach()  # black-box: no gradient path through a sample
+        z = inf.rsample(k) if reparam else detach_if_grad(inf.sample(k))  # black-box: no gradient path through a sample
         _check_leading(z, (b, k), self.inf_net, "rsample" if reparam else "sample", "[B, K, *z_shape]")
         log_q = inf.log_prob(z)
         _check_shape(log_q, (b, k), self.inf_net, "log_prob")
@@ -215,10 +213,7 @@ class Loss(nn.Module):
         _check_target(target, gen)
         log_p = gen.log_prob(target, z)
         _check_shape(log_p, (b, k), self.gen_model, "log_prob")
-        if torch.compiler.is_compiling():
-            self.log_p_, self.log_q_ = _stored(log_p), _stored(log_q)
-        else:  # detached views, set without nn.Module.__setattr__ (plain attributes)
-            self.__dict__.update(log_p_=log_p.detach(), log_q_=log_q.detach())
+        set_plain_attrs(self, log_p_=_stored(log_p), log_q_=_stored(log_q))  # detached views (copies when compiled)
         return z, log_p, log_q
 
     def keep_log_weights(
@@ -251,10 +246,7 @@ class Loss(nn.Module):
         log_q = _called(self.inf_net, self.inf_net(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
         _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
         log_q = log_q.squeeze(1)  # [n]
-        if torch.compiler.is_compiling():
-            self._sleep = _stored(log_q)
-        else:
-            self.__dict__["_sleep"] = log_q.detach()
+        set_plain_attrs(self, _sleep=_stored(log_q))
         return log_q
 
     def stopped_terms(self, z: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:

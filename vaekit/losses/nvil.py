@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vaekit._math import with_grad
-from vaekit.baselines.base import follow_dtype
+from vaekit._math import with_grad, zero_with_grad
+from vaekit.baselines.base import ema_update_, follow_dtype
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -197,7 +197,7 @@ class NVIL(Loss):
         # The fit penalty reaches only the baseline networks (the signals are detached); the loss is
         # minus the batch mean, so it enters with a minus sign, as a term of value 0 (added, not
         # folded into with_grad, so a bound of -inf stays -inf rather than NaN), as in Reinforce.
-        return bound - (fit - fit.detach())
+        return bound - zero_with_grad(fit)
 
     @torch._disable_dynamo  # torch.compiler.disable, importing torch._dynamo (1.5 s) only at the first call
     def _state(self, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
@@ -213,13 +213,8 @@ class NVIL(Loss):
     @torch.no_grad()
     def _update(self, raw: Tensor, centred: Tensor) -> None:
         first = self.n_updates == 0
-        follow_dtype(self, "mean", raw)
-        follow_dtype(self, "variance", raw)
-        batch_mean = raw.mean(dim=(0, 1))  # [L]
-        batch_var = centred.var(dim=(0, 1), unbiased=False)  # [L]
-        d = self.decay
-        self.mean.copy_(torch.where(first, batch_mean, d * self.mean + (1 - d) * batch_mean))
-        self.variance.copy_(torch.where(first, batch_var, d * self.variance + (1 - d) * batch_var))
+        ema_update_(follow_dtype(self, "mean", raw), raw.mean(dim=(0, 1)), self.decay, first)  # [L]
+        ema_update_(follow_dtype(self, "variance", raw), centred.var(dim=(0, 1), unbiased=False), self.decay, first)
         self.n_updates.add_(1)
 
     def extra_repr(self) -> str:

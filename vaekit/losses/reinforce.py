@@ -8,10 +8,10 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from vaekit._math import detach_if_grad
+from vaekit._math import detach_if_grad, zero_with_grad
 from vaekit.baselines import Baseline, apply_baselines, update_baselines
 from vaekit.losses.base import Loss
-from vaekit.models import GenModel, InfNet
+from vaekit.models import GenModel, InfNet, set_plain_attrs
 
 __all__ = ["Reinforce", "reinforce_estimate"]
 
@@ -54,7 +54,7 @@ def reinforce_estimate(
 
 
 def _finite_or_zero(t: Tensor) -> Tensor:
-    """``t`` where finite, 0 elsewhere (one kernel; its gradient is masked the same way)."""
+    """``t`` where finite, 0 elsewhere (one kernel)."""
     return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -62,18 +62,22 @@ def _reinforce(
     log_w: Tensor, log_q: Tensor, lw: Tensor, signal: Tensor, baseline: Tensor | None, scale: Tensor | None
 ) -> Tensor:
     """The body of :func:`reinforce_estimate` from ``log_w`` ``[B, K]``, its detached copy ``lw`` and
-    ``signal = _finite_or_zero(lw)`` (what a caller that also feeds baselines computed already)."""
-    bound = lw.mean(dim=-1)  # [B]: the value (-inf with an impossible latent)
-    # An impossible latent (log p = -inf) adds no term to the surrogate: log w and its centred
-    # signal are masked to 0 there (the surrogate's value must stay finite: it is subtracted from itself).
+    ``signal = _finite_or_zero(lw)`` (what a caller that also feeds baselines computed already).
+
+    One expression carries value and gradient: mean_k [log w_k + l_k * zero_with_grad(log q_k)],
+    whose value is the K-sample ELBO (the score term is exactly 0 in value) and whose gradient is
+    the estimator's. An impossible latent (log w = -inf) keeps its value (the mean is -inf) but
+    passes no gradient (``where``) and has a zero learning signal, so nothing is NaN.
+    """
+    impossible = signal != lw  # [B, K]: True where log w is not finite (NaN != NaN too)
     if baseline is not None or scale is not None:
         if baseline is not None:
             signal = signal - detach_if_grad(baseline)
         if scale is not None:
             signal = signal / detach_if_grad(scale)
-        signal = torch.where(torch.isfinite(lw), signal, 0.0)  # [B, K]
-    surrogate = (_finite_or_zero(log_w) + signal * log_q).mean(dim=-1)  # [B]
-    return bound + (surrogate - surrogate.detach())  # value: the bound; gradient: the surrogate's
+        signal = signal.masked_fill(impossible, 0.0)  # [B, K]
+    log_w = torch.where(impossible, lw, log_w)  # [B, K]: the value everywhere, a gradient where possible
+    return torch.addcmul(log_w, signal, zero_with_grad(log_q)).mean(dim=-1)  # [B]
 
 
 class Reinforce(Loss):
@@ -160,12 +164,11 @@ class Reinforce(Loss):
             update_baselines(stages, centred.seen)  # after use: the estimate above stays unbiased
         if centred.fit_loss is None:
             return bound
-        self.baseline_loss_ = centred.fit_loss.detach()
+        set_plain_attrs(self, baseline_loss_=centred.fit_loss.detach())
         # The fit penalty reaches only the baseline's parameters (the signal is detached); the
         # loss is minus the batch mean, so it enters with a minus sign, as a term of value 0
         # (added, not folded into with_grad, so a bound of -inf stays -inf rather than NaN).
-        fit = centred.fit_loss
-        return bound - (fit - fit.detach())
+        return bound - zero_with_grad(centred.fit_loss)
 
     def extra_repr(self) -> str:
         return f"n_samples={self.n_samples}"

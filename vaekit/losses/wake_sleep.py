@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import torch
+import math
+
 from torch import Tensor
 
+from vaekit._math import with_grad
 from vaekit.losses.base import Loss
 from vaekit.models import GenModel, InfNet
 
@@ -34,12 +36,13 @@ def wake_sleep_estimate(log_p: Tensor, log_q: Tensor, sleep_log_q: Tensor) -> Te
         >>> wake_sleep_estimate(torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(4)).tolist()
         [-1.0, -1.0]
     """
-    bound = (log_p.detach() - log_q.detach()).mean(dim=-1)  # [B]: the value, no gradient needed
+    lp = log_p.detach()
+    bound = (lp - log_q.detach()).mean(dim=-1)  # [B]: the value, no gradient needed
     # log p = -inf (an impossible latent) makes the bound -inf; it adds no term to the surrogate,
-    # whose value must stay finite (it is subtracted from itself).
-    possible = torch.nan_to_num(log_p, nan=0.0, posinf=0.0, neginf=0.0)  # [B, K]; gradient masked alike
-    surrogate = possible.mean(dim=-1) + sleep_log_q.mean()  # [B]
-    return bound + (surrogate - surrogate.detach())
+    # whose value must stay finite (it is subtracted from itself). masked_fill, not nan_to_num:
+    # its backward is one kernel. (NaN or +inf log p is the finiteness check's to report.)
+    possible = log_p.masked_fill(lp == -math.inf, 0.0)  # [B, K]; gradient masked alike
+    return with_grad(bound, possible.mean(dim=-1) + sleep_log_q.mean())  # [B]
 
 
 class WakeSleep(Loss):
