@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import resource
 import statistics
 import sys
 import time
@@ -97,6 +98,8 @@ def time_config(model, k, args, batches, log):
             if kind == "vaekit compiled":
                 log(f"  {model} K={k} {est}: compiled and warmed up in {time.time() - t0:.0f} s")
     per_repeat = {key: [] for key in cont}
+    faults = dict.fromkeys(cont, 0)  # minor page faults, summed over the run
+    sys_s = dict.fromkeys(cont, 0.0)  # system CPU time (inside process_time), summed over the run
     rng = random.Random(args.seed)
     n = 0
     for r in range(args.repeats):
@@ -106,18 +109,28 @@ def time_config(model, k, args, batches, log):
             rng.shuffle(order)
             for key in order:
                 c = cont[key]
+                u0 = resource.getrusage(resource.RUSAGE_SELF)
                 t0 = time.process_time()
                 for _ in range(args.turn):
                     c.step(batches[n % len(batches)])
                     n += 1
                 spent[key] += time.process_time() - t0
+                u1 = resource.getrusage(resource.RUSAGE_SELF)
+                faults[key] += u1.ru_minflt - u0.ru_minflt
+                sys_s[key] += u1.ru_stime - u0.ru_stime
         for key in cont:
             per_repeat[key].append(1e3 * spent[key] / (args.turns * args.turn))  # ms per step
         log(f"  {model} K={k}: repeat {r + 1}/{args.repeats} done")
+    steps = args.repeats * args.turns * args.turn
     rows = []
     for est in args.estimators:
         floor = per_repeat[(est, "floor")]
-        row = {"estimator": est, "floor_ms": floor}
+        row = {
+            "estimator": est,
+            "floor_ms": floor,
+            "page_faults_per_step": {kind: faults[(e, kind)] / steps for (e, kind) in cont if e == est},
+            "system_ms_per_step": {kind: 1e3 * sys_s[(e, kind)] / steps for (e, kind) in cont if e == est},
+        }
         for kind in ("vaekit", "vaekit compiled"):
             if (est, kind) in per_repeat:
                 ms = per_repeat[(est, kind)]
@@ -208,24 +221,33 @@ def markdown(res):
         f"{a['turns']} shuffled turns per contender ({a['turn']} steps per turn at K=5, fewer at larger K: "
         "see each table); CPU time (process_time). "
         "Ratio = vaekit / floor CPU time in the same repeat: median (min-max over repeats). "
-        "Compiled: `vaekit.make_train_step` (Inductor, loss + backward + Adam).",
+        "Compiled: `vaekit.make_train_step` (Inductor, loss + backward + Adam). "
+        + (
+            "Heap: glibc malloc thresholds fixed (`common.steady_heap`: no trimming, no per-step mmap), so no "
+            "step pays page faults for regrowing a heap another contender shrank."
+            if res.get("steady_heap")
+            else "Heap: glibc defaults (page faults from heap trimming land on whichever contender regrows it)."
+        ),
         "",
     ]
     for cfg in res["timing"]:
         lines += [
             f"## {cfg['model']} SBN, K={cfg['k']} ({cfg['turn']} steps per turn)",
             "",
-            "| estimator | floor ms/step | vaekit ms/step | vaekit / floor | compiled / floor |",
-            "|---|---|---|---|---|",
+            "| estimator | floor ms/step | vaekit ms/step | vaekit / floor | compiled / floor "
+            "| page faults per step (floor / vaekit) |",
+            "|---|---|---|---|---|---|",
         ]
         for row in cfg["rows"]:
             v = row["vaekit"]
             c = row.get("vaekit compiled")
             cc = f"{c['ratio_median']:.3f} ({c['ratio_min']:.3f}-{c['ratio_max']:.3f})" if c else "-"
+            pf = row.get("page_faults_per_step")
+            faults = f"{pf['floor']:.1f} / {pf['vaekit']:.1f}" if pf else "-"
             lines.append(
                 f"| {row['estimator']} | {statistics.median(row['floor_ms']):.2f} | "
                 f"{statistics.median(v['ms']):.2f} | {v['ratio_median']:.3f} "
-                f"({v['ratio_min']:.3f}-{v['ratio_max']:.3f}) | {cc} |"
+                f"({v['ratio_min']:.3f}-{v['ratio_max']:.3f}) | {cc} | {faults} |"
             )
         lines.append("")
     if res.get("memory"):
@@ -339,6 +361,11 @@ def main(argv=None):
         help="where the figure goes (default: %(default)s; with --quick beside the results)",
     )
     p.add_argument("--report", default=None, metavar="JSON", help="only rebuild the table and figure from a JSON")
+    p.add_argument(
+        "--default-heap",
+        action="store_true",
+        help="keep glibc's default malloc thresholds (heap trimming: page faults land on whichever contender regrows it)",
+    )
     a = p.parse_args(argv)
     if a.report:
         res = json.loads(Path(a.report).read_text())
@@ -354,6 +381,7 @@ def main(argv=None):
         a.name = a.name + "_quick"
         a.figure = str(Path(a.out) / "ratios_quick.png")
     torch.set_num_threads(1)
+    steady = False if a.default_heap else common.steady_heap()  # before the contenders allocate
     if a.compiled:
         # Every loss class (and K) compiles its own Loss.forward: more than dynamo's default 8 per code
         # object in one process, after which it would silently run later contenders half-compiled.
@@ -373,6 +401,7 @@ def main(argv=None):
         "load_at_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
         "versions": {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count()},
         "git_commit": _git_commit(),
+        "steady_heap": steady,
         "timing": [],
     }
     os.makedirs(a.out, exist_ok=True)

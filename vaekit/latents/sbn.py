@@ -196,7 +196,8 @@ class SigmoidBeliefNet(DistributionGenModel):
         """``log p(z) = z . b - sum_h softplus(b_h)`` of latents ``[B, K, H]`` (any ``[*S, H]``): ``[B, K]``."""
         if self.validate_args:
             return super().log_prior(z)
-        return z @ self.prior_logits - F.softplus(self.prior_logits).sum()  # [B, K]
+        b = self.prior_logits
+        return z @ b - F.softplus(b).sum()  # [B, K]
 
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         if self.validate_args:

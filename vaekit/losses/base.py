@@ -204,15 +204,16 @@ class Loss(nn.Module):
         stored (detached views) in ``log_p_`` / ``log_q_``; the finiteness check covers them.
         """
         k, b = self.n_samples, x.shape[0]
-        inf = _called(self.inf_net, self.inf_net(x), "inf_net(x)")
+        q, p = self.inf_net, self.gen_model  # one nn.Module.__getattr__ each
+        inf = _called(q, q(x), "inf_net(x)")
         z = inf.rsample(k) if reparam else detach_if_grad(inf.sample(k))  # black-box: no gradient path through a sample
-        _check_leading(z, (b, k), self.inf_net, "rsample" if reparam else "sample", "[B, K, *z_shape]")
+        _check_leading(z, (b, k), q, "rsample" if reparam else "sample", "[B, K, *z_shape]")
         log_q = inf.log_prob(z)
-        _check_shape(log_q, (b, k), self.inf_net, "log_prob")
-        gen = _called(self.gen_model, self.gen_model(target, z), "gen_model(target, z)")
+        _check_shape(log_q, (b, k), q, "log_prob")
+        gen = _called(p, p(target, z), "gen_model(target, z)")
         _check_target(target, gen)
         log_p = gen.log_prob(target, z)
-        _check_shape(log_p, (b, k), self.gen_model, "log_prob")
+        _check_shape(log_p, (b, k), p, "log_prob")
         set_plain_attrs(self, log_p_=_stored(log_p), log_q_=_stored(log_q))  # detached views (copies when compiled)
         return z, log_p, log_q
 
@@ -239,12 +240,13 @@ class Loss(nn.Module):
         gradient into q's parameters only. It is stored (detached) in ``sleep_log_q_`` and the one
         finiteness check covers it with the wake log-weights: q(z|x) must cover p(z|x).
         """
+        q, p = self.inf_net, self.gen_model  # one nn.Module.__getattr__ each
         with torch.no_grad():
-            x, z = self.gen_model.sample(n)
-        _check_leading(x, (n,), self.gen_model, "sample", "x [n, *x_shape]")
-        _check_leading(z, (n,), self.gen_model, "sample", "z [n, *z_shape]")
-        log_q = _called(self.inf_net, self.inf_net(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
-        _check_shape(log_q, (n, 1), self.inf_net, "log_prob")
+            x, z = p.sample(n)
+        _check_leading(x, (n,), p, "sample", "x [n, *x_shape]")
+        _check_leading(z, (n,), p, "sample", "z [n, *z_shape]")
+        log_q = _called(q, q(x), "inf_net(x)").log_prob(z.unsqueeze(1))  # [n, 1]
+        _check_shape(log_q, (n, 1), q, "log_prob")
         log_q = log_q.squeeze(1)  # [n]
         set_plain_attrs(self, _sleep=_stored(log_q))
         return log_q

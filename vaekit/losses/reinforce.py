@@ -50,7 +50,13 @@ def reinforce_estimate(
     """
     log_w = log_p - log_q  # [B, K]
     lw = log_w.detach()
-    return _reinforce(log_w, log_q, lw, _finite_or_zero(lw), baseline, scale)
+    signal = _finite_or_zero(lw)  # [B, K]
+    impossible = signal != lw  # [B, K]
+    if baseline is not None:
+        signal = signal - detach_if_grad(baseline)
+    if scale is not None:
+        signal = signal / detach_if_grad(scale)
+    return _reinforce(log_w, log_q, lw, impossible, signal, centred=baseline is not None or scale is not None)
 
 
 def _finite_or_zero(t: Tensor) -> Tensor:
@@ -59,22 +65,18 @@ def _finite_or_zero(t: Tensor) -> Tensor:
 
 
 def _reinforce(
-    log_w: Tensor, log_q: Tensor, lw: Tensor, signal: Tensor, baseline: Tensor | None, scale: Tensor | None
+    log_w: Tensor, log_q: Tensor, lw: Tensor, impossible: Tensor, signal: Tensor, *, centred: bool
 ) -> Tensor:
-    """The body of :func:`reinforce_estimate` from ``log_w`` ``[B, K]``, its detached copy ``lw`` and
-    ``signal = _finite_or_zero(lw)`` (what a caller that also feeds baselines computed already).
+    """The body of :func:`reinforce_estimate`: ``log_w`` ``[B, K]``, its detached copy ``lw``, the mask
+    ``impossible`` (log w not finite) and the learning signal (``_finite_or_zero(lw)``, minus a baseline
+    and divided by a scale if ``centred``).
 
     One expression carries value and gradient: mean_k [log w_k + l_k * zero_with_grad(log q_k)],
     whose value is the K-sample ELBO (the score term is exactly 0 in value) and whose gradient is
     the estimator's. An impossible latent (log w = -inf) keeps its value (the mean is -inf) but
     passes no gradient (``where``) and has a zero learning signal, so nothing is NaN.
     """
-    impossible = signal != lw  # [B, K]: True where log w is not finite (NaN != NaN too)
-    if baseline is not None or scale is not None:
-        if baseline is not None:
-            signal = signal - detach_if_grad(baseline)
-        if scale is not None:
-            signal = signal / detach_if_grad(scale)
+    if centred:  # the raw signal is 0 there already; a centred one is not
         signal = signal.masked_fill(impossible, 0.0)  # [B, K]
     log_w = torch.where(impossible, lw, log_w)  # [B, K]: the value everywhere, a gradient where possible
     return torch.addcmul(log_w, signal, zero_with_grad(log_q)).mean(dim=-1)  # [B]
@@ -158,8 +160,8 @@ class Reinforce(Loss):
         # Baselines see 0 for an impossible sample (log w = -inf), so no running state turns -inf.
         signal = _finite_or_zero(lw)  # [B, K]
         stages = cast(Sequence[Baseline], self.baselines)  # a ModuleList of Baseline objects
-        centred = apply_baselines(stages, signal, x)
-        bound = _reinforce(log_w, log_q, lw, signal, centred.shift, centred.scale)  # [B]
+        centred = apply_baselines(stages, signal, x)  # its signal: (raw - shift) / scale
+        bound = _reinforce(log_w, log_q, lw, signal != lw, centred.signal, centred=True)  # [B]
         if self.training and torch.is_grad_enabled():
             update_baselines(stages, centred.seen)  # after use: the estimate above stays unbiased
         if centred.fit_loss is None:
