@@ -112,10 +112,12 @@ def apply_baselines(baselines: Sequence[Baseline], signal: Tensor, x: Tensor) ->
     scale: Tensor | None = None
     penalty: Tensor | None = None
     seen: list[Tensor] = []
-    # In eager mode transform is called directly; under torch.compile through _read_outside_graph.
-    read = _read_outside_graph if torch.compiler.is_compiling() else _read
+    compiling = torch.compiler.is_compiling()
     for baseline in baselines:
         seen.append(current)
+        # Eagerly, transform is called directly; under torch.compile a baseline with state (buffers,
+        # which update() writes in place) is read outside the graph, a stateless one inside it.
+        read = _read_outside_graph if compiling and next(baseline.buffers(), None) is not None else _read
         b, c = read(baseline, current, x)
         if b is not None:
             fit = baseline.fit_loss(current, b)
@@ -141,12 +143,12 @@ def _read(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None,
 def _read_outside_graph(baseline: Baseline, signal: Tensor, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
     """``baseline.transform`` run outside any torch.compile graph.
 
-    Running baselines are read here and written in place by ``update`` later in the same call.
-    Inside a compiled graph, Inductor's partitioner may recompute a cheap read of that state in
-    the backward pass, after the in-place update, and so use the wrong baseline (torch 2.13:
-    wrong phi-gradients for NVIL). Read eagerly, the state enters the graph as a fresh input that
-    the update cannot change. Learned baselines run eagerly too; their fit penalty still
-    back-propagates through this boundary.
+    Running baselines (those with buffers) are read here and written in place by ``update`` later
+    in the same call. Inside a compiled graph, Inductor's partitioner may recompute a cheap read
+    of that state in the backward pass, after the in-place update, and so use the wrong baseline
+    (torch 2.13: wrong phi-gradients for NVIL). Read eagerly, the state enters the graph as a
+    fresh input that the update cannot change. Stateless baselines (``LeaveOneOut``, a learned
+    ``InputDependentBaseline``) stay inside the graph: a graph break costs more than the read.
     """
     return baseline.transform(signal, x)
 
