@@ -3,10 +3,12 @@
 ``python benchmarks/ratios.py`` (about 15 min on 2 busy cores; ``--quick`` about 2 min) writes
 ``benchmarks/results/ratios.json`` and ``benchmarks/results/ratios.md``.
 
-Timing: one process, one torch thread, every contender built from the same initial weights
-(``common.initial_state``) and fed the same MNIST batches. For each model and K, the contenders
-of all estimators take turns of ``--turn`` steps in a shuffled order, ``--turns`` turns per
-repeat; a contender's time for a repeat is the CPU time (``time.process_time``) of its steps in
+Timing: one torch thread, every contender built from the same initial weights
+(``common.initial_state``) and fed the same MNIST batches. For each model and K, each
+estimator's contenders (floor, vaekit, vaekit compiled) run in a fresh process of their own
+(``--shared-process``: all in one; compiled losses in one process share dynamo's caches, and
+every call then checks every loss's guards) and take turns of ``--turn`` steps in a shuffled
+order, ``--turns`` turns per repeat; a contender's time for a repeat is the CPU time (``time.process_time``) of its steps in
 that repeat, so load from other jobs on the machine inflates wall time but hardly CPU time,
 and it hits every contender alike. The ratio vaekit / floor is taken per repeat (same repeat,
 same estimator); the table gives the median and the min-max over repeats.
@@ -82,10 +84,50 @@ def build(kind, est, model, state, k, lr):
 
 
 def time_config(model, k, args, batches, log):
-    """Interleaved CPU-time measurement of every contender at one (model, K)."""
+    """CPU-time measurement of every contender at one (model, K): rows, one per estimator.
+
+    Each estimator's contenders (floor, vaekit, vaekit compiled) are timed interleaved in a fresh
+    process of their own (``--shared-process``: all estimators' contenders interleaved in this
+    one). Compiled losses in one process share dynamo's cache of ``Loss.forward`` and of the
+    train step: with seven of them every call checks up to seven sets of guards, which no user
+    who trains one loss pays.
+    """
+    if args.shared_process:
+        return time_estimators(model, k, args.estimators, args, batches, log)
+    ctx = mp.get_context("spawn")
+    rows = []
+    for est in args.estimators:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=estimator_worker, args=(child, model, k, est, args))
+        p.start()
+        while True:
+            kind, payload = parent.recv()
+            if kind == "log":
+                log(payload)
+            else:
+                rows += payload
+                break
+        p.join()
+    return rows
+
+
+def estimator_worker(conn, model, k, est, args):
+    """One estimator's contenders at one (model, K), timed in this (fresh) process."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    if args.steady_heap:
+        common.steady_heap()
+    train = common.load_packed(args.data, "train")
+    batches = [common.unpack(train[i * 50 : (i + 1) * 50]) for i in range(40)]
+    rows = time_estimators(model, k, [est], args, batches, lambda msg: conn.send(("log", msg)))
+    conn.send(("rows", rows))
+
+
+def time_estimators(model, k, estimators, args, batches, log):
+    """Interleaved CPU-time measurement of the contenders of ``estimators`` at one (model, K)."""
     state = common.initial_state(model, args.seed)
     cont = {}
-    for est in args.estimators:
+    for est in estimators:
         compiled = est in args.compiled and f"{model}:{k}" in args.compiled_configs
         kinds = ["floor", "vaekit"] + (["vaekit compiled"] if compiled else [])
         for kind in kinds:
@@ -123,7 +165,7 @@ def time_config(model, k, args, batches, log):
         log(f"  {model} K={k}: repeat {r + 1}/{args.repeats} done")
     steps = args.repeats * args.turns * args.turn
     rows = []
-    for est in args.estimators:
+    for est in estimators:
         floor = per_repeat[(est, "floor")]
         row = {
             "estimator": est,
@@ -217,7 +259,12 @@ def markdown(res):
         f"{res['versions']['cpu_count']} CPU cores shared with other jobs (load average at start "
         f"{res['load_at_start']}, at the end {res.get('load_at_end', '?')}), 1 torch thread; git commit "
         f"{res.get('git_commit')}. Batch 50, Adam lr {a['lr']}, MNIST training batches. "
-        f"Per (model, K): {a['warmup']} untimed warm-up steps, then {a['repeats']} repeats of "
+        + (
+            "All contenders interleaved in one process. "
+            if a.get("shared_process")
+            else "Each estimator's contenders (floor, vaekit, compiled) interleaved in a fresh process of their own. "
+        )
+        + f"Per (model, K): {a['warmup']} untimed warm-up steps, then {a['repeats']} repeats of "
         f"{a['turns']} shuffled turns per contender ({a['turn']} steps per turn at K=5, fewer at larger K: "
         "see each table); CPU time (process_time). "
         "Ratio = vaekit / floor CPU time in the same repeat: median (min-max over repeats). "
@@ -362,6 +409,11 @@ def main(argv=None):
     )
     p.add_argument("--report", default=None, metavar="JSON", help="only rebuild the table and figure from a JSON")
     p.add_argument(
+        "--shared-process",
+        action="store_true",
+        help="time every estimator's contenders interleaved in one process (default: a process per estimator)",
+    )
+    p.add_argument(
         "--default-heap",
         action="store_true",
         help="keep glibc's default malloc thresholds (heap trimming: page faults land on whichever contender regrows it)",
@@ -382,6 +434,7 @@ def main(argv=None):
         a.figure = str(Path(a.out) / "ratios_quick.png")
     torch.set_num_threads(1)
     steady = False if a.default_heap else common.steady_heap()  # before the contenders allocate
+    a.steady_heap = steady  # the workers do the same
     if a.compiled:
         # Every loss class (and K) compiles its own Loss.forward: more than dynamo's default 8 per code
         # object in one process, after which it would silently run later contenders half-compiled.
