@@ -115,6 +115,8 @@ class CategoricalDecoder(GenModel):
         ((2, 6), (2, 3, 4))
     """
 
+    _x_logits: Tensor  # the decoder logits of the last forward, [B, K, data_dim] (set by forward)
+
     def __init__(
         self,
         n_vars: int,
