@@ -38,6 +38,7 @@ import contenders  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import worker  # noqa: E402
+from report import PEER_LABEL  # noqa: E402  (one table of peer names)
 from run import _context, _recv  # noqa: E402
 
 # Steps per turn at K=5 relative to --turn: Pyro's per-data-point RWS makes one call per data point.
@@ -126,16 +127,6 @@ def time_k(k, args, state_path, order_path, log):
     return {"k": k, "turn": turn, "rows": rows}
 
 
-LABELS = {
-    "pyro:tracegraph_avg": "Pyro TraceGraph_ELBO, decaying-average baseline",
-    "pyro:tracegraph_nn": "Pyro TraceGraph_ELBO, neural baseline",
-    "pyro:rws_batch": "Pyro ReweightedWakeSleep, minibatch-summed weights",
-    "pyro:rws_point": "Pyro ReweightedWakeSleep, one call per data point",
-    "pyro:renyi0": "Pyro RenyiELBO(alpha=0)",
-    "storch:score_batch_average": "Storchastic ScoreFunction, batch_average baseline",
-}
-
-
 def markdown(res):
     a = res["args"]
     v = res["versions"]
@@ -160,7 +151,7 @@ def markdown(res):
             "|---|---|---|---|---|---|",
         ]
         for row in cfg["rows"]:
-            label = LABELS.get(row["peer"], row["peer"])
+            label = PEER_LABEL.get(row["peer"], row["peer"])
             if "ratio_median" in row:
                 lines.append(
                     f"| {label} | vaekit {row['vaekit']} | {statistics.median(row['peer_ms']):.2f} | "
